@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+FLOWER_AUTH_FILE := var/flower-basic-auth
+
+.PHONY: install run test lint format bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+$(FLOWER_AUTH_FILE):
+	mkdir -p var
+	echo "admin:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))')" > $@
+	chmod 600 $@
+
+# Web, a worker for `high`, a worker for `normal,low`, beat and Flower, in the foreground.
+# Flower always asks for a password: FLOWER_BASIC_AUTH, or one generated into var/.
+run: install $(FLOWER_AUTH_FILE)
+	$(BIN)/python manage.py migrate --noinput
+	@echo "web      http://127.0.0.1:$${WEB_PORT:-8000}/"
+	@echo "admin    http://127.0.0.1:$${WEB_PORT:-8000}/admin/ (python manage.py createsuperuser)"
+	@echo "flower   http://127.0.0.1:$${FLOWER_PORT:-5555}/ (user:password in $(FLOWER_AUTH_FILE) unless FLOWER_BASIC_AUTH is set)"
+	@echo "broker   $${CELERY_BROKER_URL:-filesystem://localhost/ under var/broker/}"
+	FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-$$(cat $(FLOWER_AUTH_FILE))}" PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""taskhub: slow work out of the request/response cycle, on Celery workers."""

@@ -1,0 +1,53 @@
+"""taskhub's own settings (``TASKHUB_*``) and their defaults.
+
+Values are read from ``django.conf.settings`` on access rather than copied at import,
+so ``override_settings`` in tests and per-deploy settings modules both just work.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A soft limit (the task may record why it stopped) and a hard one (the kill)."""
+
+    soft: int
+    hard: int
+
+
+DEFAULTS: dict[str, Any] = {
+    # Days a finished task result is kept before the nightly purge deletes it.
+    "RESULT_RETENTION_DAYS": 30,
+    # Longest side, in pixels, of each thumbnail; never upscaled.
+    "THUMBNAIL_SIZES": (128, 256, 512),
+    "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
+    # Days a report file, or the files of a deleted image, are kept.
+    "FILE_RETENTION_DAYS": 7,
+    # Per worker: Celery's rate_limit string for the email tasks.
+    "EMAIL_RATE_LIMIT": "10/s",
+    "EMAIL_MAX_RETRIES": 5,
+    # Who receives the nightly sales report.
+    "DAILY_REPORT_RECIPIENTS": (),
+    # Absolute links in emails (a report's download link) start with this.
+    "SITE_URL": "http://127.0.0.1:8000",
+    # Seconds (soft, hard) per family of tasks.
+    "TIME_LIMITS": {
+        "email": (30, 60),
+        "thumbnails": (60, 90),
+        "reports": (45 * 60, 50 * 60),
+        "maintenance": (10 * 60, 12 * 60),
+    },
+}
+
+
+def get(name: str) -> Any:
+    """The value of ``TASKHUB_<name>``, or its default."""
+    return getattr(settings, f"TASKHUB_{name}", DEFAULTS[name])
+
+
+def time_limit(family: str) -> TimeLimit:
+    soft, hard = get("TIME_LIMITS")[family]
+    return TimeLimit(soft=soft, hard=hard)

@@ -1,0 +1,130 @@
+"""Service: render an email from templates and send it at most once.
+
+Nothing here knows about Celery. Failures are sorted into two exceptions so that the
+caller can decide: ``EmailRejected`` (permanent: retrying cannot help) and
+``EmailTemporarilyFailed`` (the mail server or the network blinked: retry later).
+"""
+
+import logging
+import re
+import smtplib
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from taskhub import conf
+from taskhub.models import SentEmail
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_NAME = re.compile(r"\A[a-z][a-z0-9_]*\Z")
+
+
+class EmailRejected(Exception):
+    """The email cannot be sent: no such user, no address, a refused recipient."""
+
+
+class EmailTemporarilyFailed(Exception):
+    """The mail server could not be reached or asked us to come back later."""
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    ALREADY_SENT = "already sent"
+    IN_PROGRESS = "being sent by another delivery"
+
+
+def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, text body and HTML body of ``taskhub/email/<template>``."""
+    if not TEMPLATE_NAME.match(template):
+        raise EmailRejected(f"invalid email template name {template!r}")
+    base = f"taskhub/email/{template}"
+    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    return (
+        subject,
+        render_to_string(f"{base}.txt", context),
+        render_to_string(f"{base}.html", context),
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure to send may succeed later (network, timeouts, SMTP 4xx)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return False
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError))
+
+
+def send_once(
+    *,
+    key: str,
+    kind: str,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    user: Any = None,
+    connection: Any = None,
+) -> Outcome:
+    """Send the email identified by ``key`` unless it was sent already.
+
+    The row is created first (a unique key, so concurrent deliveries cannot both create
+    it), then claimed with a conditional UPDATE: exactly one delivery wins the claim.
+    A claim older than the email time limit belongs to a sender that died; it is taken
+    over. If the process dies after the server accepted the message but before the row
+    says "sent", the message is sent again: SMTP gives no stronger guarantee.
+    """
+    if not to:
+        raise EmailRejected(f"{key}: no recipient address")
+    subject, text, html = render(template, context)
+    SentEmail.objects.get_or_create(
+        key=key, defaults={"kind": kind, "recipient": to, "subject": subject, "user": user}
+    )
+    now = timezone.now()
+    lease = timedelta(seconds=conf.time_limit("email").hard)
+    claimed = (
+        SentEmail.objects.filter(key=key, status=SentEmail.Status.CLAIMED)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
+        .update(claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        sent = SentEmail.objects.filter(key=key, status=SentEmail.Status.SENT).exists()
+        return Outcome.ALREADY_SENT if sent else Outcome.IN_PROGRESS
+
+    message = EmailMultiAlternatives(subject, text, to=[to], connection=connection)
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except Exception as exc:
+        SentEmail.objects.filter(key=key, claimed_at=now).update(claimed_at=None)
+        if is_transient(exc):
+            raise EmailTemporarilyFailed(f"{key}: {exc}") from exc
+        raise EmailRejected(f"{key}: {exc}") from exc
+    SentEmail.objects.filter(key=key).update(
+        status=SentEmail.Status.SENT, sent_at=timezone.now(), claimed_at=None
+    )
+    logger.info("sent %s to %s", key, to)
+    return Outcome.SENT
+
+
+def send_welcome(username: str, connection: Any = None) -> Outcome:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise EmailRejected(f"welcome: no user named {username!r}")
+    if not user.email:
+        raise EmailRejected(f"welcome: user {username!r} has no email address")
+    return send_once(
+        key=f"welcome:{user.pk}",
+        kind="welcome",
+        to=user.email,
+        template="welcome",
+        context={"user": user, "site_url": conf.get("SITE_URL")},
+        user=user,
+        connection=connection,
+    )

@@ -1,0 +1,122 @@
+"""Domain state of background work: what was sent, what was made, how far it got."""
+
+from django.conf import settings
+from django.db import models
+
+
+class SentEmail(models.Model):
+    """One row per email that must go out at most once, claimed before it is sent.
+
+    ``key`` is unique (``welcome:<user id>``), so two deliveries of the same task race
+    on an INSERT, not on a read-then-write. ``claimed_at`` is a lease: a sender that
+    died mid-send leaves a claim that expires, and the next delivery takes it over.
+    """
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed"
+        SENT = "sent"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=50)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.CLAIMED)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.recipient} ({self.status})"
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Image(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    original = models.FileField(upload_to="images/originals/", max_length=255)
+    original_name = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=WorkStatus, default=WorkStatus.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"image {self.pk} ({self.status})"
+
+
+class Thumbnail(models.Model):
+    image = models.ForeignKey(Image, related_name="thumbnails", on_delete=models.CASCADE)
+    size = models.PositiveIntegerField(help_text="Longest side asked for, in pixels")
+    format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file = models.FileField(max_length=255)
+
+    class Meta:
+        ordering = ["size", "format"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "size", "format"], name="one_thumbnail_per_size_and_format"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}: {self.size} {self.format}"
+
+
+class Order(models.Model):
+    """Sales data that the reports export; seed it with ``manage.py seed_orders``."""
+
+    number = models.CharField(max_length=32, unique=True)
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField()
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Report(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    kind = models.CharField(max_length=50)
+    params = models.JSONField(default=dict)
+    # Set for reports made by a schedule (``daily_sales:2026-11-22``), so a job fired
+    # twice finds the report it already made.
+    dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=WorkStatus, default=WorkStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    row_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    file = models.FileField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} {self.kind} ({self.status})"

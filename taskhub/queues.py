@@ -1,0 +1,35 @@
+"""The three queues and which task goes to which: the only place that says so.
+
+A worker consumes the queues named by ``-Q``: ``celery -A project worker -Q high`` never
+sees a ``low`` task. Routes are looked up by task name, so a project can override one by
+putting its own table before this router in ``CELERY_TASK_ROUTES``.
+"""
+
+from typing import Any
+
+from kombu import Exchange, Queue
+
+LOW = "low"
+NORMAL = "normal"
+HIGH = "high"
+DEFAULT_QUEUE = NORMAL
+
+EXCHANGE = Exchange("taskhub", type="direct")
+
+TASK_QUEUES = tuple(Queue(name, EXCHANGE, routing_key=name) for name in (HIGH, NORMAL, LOW))
+
+ROUTES: dict[str, str] = {
+    "taskhub.welcome": HIGH,
+    "taskhub.send_email": NORMAL,
+    "taskhub.make_thumbnails": LOW,
+    "taskhub.generate_report": LOW,
+    "taskhub.send_daily_sales_report": LOW,
+    "taskhub.purge_task_results": LOW,
+    "taskhub.purge_expired_files": LOW,
+}
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any):
+    """Celery router: the queue of a taskhub task, or None to let the next router decide."""
+    queue = ROUTES.get(name)
+    return {"queue": queue} if queue else None

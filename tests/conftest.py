@@ -1,0 +1,33 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+
+@pytest.fixture(autouse=True)
+def eager_and_private_media(request, settings, tmp_path):
+    """Tasks run inline unless a test starts real workers; files go to a temp folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    if request.node.get_closest_marker("integration") is None:
+        settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("ada", "ada@example.com", "correct horse 42")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("alan", "alan@example.com", "correct horse 42")
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user(
+        "grace", "grace@example.com", "correct horse 42", is_staff=True
+    )
+
+
+@pytest.fixture
+def user_client(client, user):
+    client.force_login(user)
+    return client

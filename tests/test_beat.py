@@ -1,0 +1,38 @@
+"""The periodic jobs of taskhub/schedule.py load into django-celery-beat's tables."""
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+
+from project.celery import app
+from taskhub.queues import ROUTES
+from taskhub.schedule import BEAT_SCHEDULE
+
+# The scheduler closes database connections, which a wrapping test transaction cannot survive.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_every_periodic_job_names_a_routed_task():
+    assert BEAT_SCHEDULE
+    for entry in BEAT_SCHEDULE.values():
+        assert entry["task"] in ROUTES
+
+
+def test_the_database_scheduler_loads_the_schedule_in_the_project_time_zone(settings):
+    DatabaseScheduler(app=app)
+    rows = {row.name: row for row in PeriodicTask.objects.select_related("crontab")}
+    assert set(BEAT_SCHEDULE) <= set(rows)
+    for name, entry in BEAT_SCHEDULE.items():
+        row = rows[name]
+        assert row.task == entry["task"]
+        assert row.enabled
+        assert str(row.crontab.timezone) == settings.TIME_ZONE
+        assert row.crontab.hour == str(entry["schedule"]._orig_hour)
+        assert row.crontab.minute == str(entry["schedule"]._orig_minute)
+
+
+def test_a_job_paused_in_the_admin_stays_paused_when_beat_restarts():
+    DatabaseScheduler(app=app)
+    PeriodicTask.objects.filter(name="taskhub: nightly sales report").update(enabled=False)
+    DatabaseScheduler(app=app)
+    assert not PeriodicTask.objects.get(name="taskhub: nightly sales report").enabled

@@ -1,0 +1,63 @@
+"""docker-compose.yml validates, and has the layout the README promises."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.workers import ROOT
+
+SECRETS = {
+    "SECRET_KEY": "k",
+    "POSTGRES_PASSWORD": "p",
+    "REDIS_PASSWORD": "r",
+    "FLOWER_BASIC_AUTH": "admin:pw",
+}
+
+
+def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is missing: .ci/run installs Debian's docker-compose")
+        pytest.skip("Debian's docker-compose is not installed (apt-get install docker-compose)")
+    clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    return subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), *args],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_compose_file_validates():
+    result = compose("config", "-q", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_run_without_each_secret(missing):
+    env = {k: v for k, v in SECRETS.items() if k != missing}
+    result = compose("config", "-q", env=env)
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_one_worker_per_latency_class_beat_and_authenticated_flower():
+    result = compose("config", env=SECRETS)
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"redis", "postgres", "web", "worker-high", "worker-default", "beat", "flower"} <= set(
+        services
+    )
+    command = services["worker-high"]["command"]
+    assert command[command.index("-Q") + 1] == "high"
+    command = services["worker-default"]["command"]
+    assert command[command.index("-Q") + 1] == "normal,low"
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:pw"
+    assert "--appendonly" in services["redis"]["command"]
+    for name in ("redis", "postgres", "web", "worker-high", "worker-default", "flower"):
+        assert "healthcheck" in services[name], name
+    images = {services[name].get("image") for name in ("web", "worker-high", "beat", "flower")}
+    assert images == {"taskhub:latest"}

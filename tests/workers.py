@@ -1,0 +1,123 @@
+"""Real worker processes and brokers for integration tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from kombu import Connection
+
+from project.settings import broker_transport_options
+from taskhub.health import queue_depth
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = "redis://127.0.0.1:6379/{db}"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def database_url() -> str:
+    """The test database, as a URL a worker process can open."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def broker_connection(url: str, var_dir: Path) -> Connection:
+    return Connection(url, transport_options=broker_transport_options(url, var_dir))
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def queue_length(url: str, var_dir: Path, queue: str) -> int:
+    with broker_connection(url, var_dir) as conn:
+        return queue_depth(conn, queue)
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen, logfile: Path) -> None:
+        self.process = process
+        self.logfile = logfile
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def running_worker(
+    queues: str,
+    broker_url: str,
+    var_dir: Path,
+    *,
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[Worker]:
+    """``celery -A project worker -Q <queues>`` against the test database, until exit."""
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    logfile = var_dir / f"worker-{name.split('@')[0]}.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "-n", name,
+        "--concurrency", str(concurrency), "--without-mingle", "--without-gossip",
+        "--loglevel", "INFO", "--logfile", str(logfile), *extra_args,
+    ]  # fmt: skip
+    process_env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url(),
+        "TASKHUB_VAR_DIR": str(var_dir),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(var_dir / "emails"),
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=process_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    worker = Worker(process, logfile)
+    try:
+        wait_for(
+            lambda: " ready." in worker.log() or process.poll() is not None, 60, "worker start"
+        )
+        assert process.poll() is None, f"worker exited:\n{worker.log()}"
+        yield worker
+    finally:
+        worker.stop()
+
+
+def emails_sent(var_dir: Path) -> int:
+    """Messages written by the file email backend of the workers (one file each)."""
+    folder = var_dir / "emails"
+    if not folder.exists():
+        return 0
+    return sum(f.read_text().count("\nMessage-ID: ") for f in folder.iterdir())
