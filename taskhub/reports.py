@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -114,16 +115,19 @@ def date_range(params: dict[str, str]) -> tuple[datetime, datetime]:
     return start, end
 
 
-def neutralise(value: Any) -> Any:
-    """Make a text cell inert in spreadsheets (OWASP CSV injection)."""
+def cell(value: Any) -> Any:
+    """A CSV cell: text made inert in spreadsheets (OWASP CSV injection), and amounts
+    with two decimals (SQLite sums decimals without their scale)."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
     return value
 
 
 def _rows(queryset: QuerySet) -> Iterator[list[Any]]:
     for row in queryset.iterator(chunk_size=CHUNK_SIZE):
-        yield [neutralise(value) for value in row]
+        yield [cell(value) for value in row]
 
 
 def write_csv(

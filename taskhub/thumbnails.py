@@ -39,7 +39,10 @@ class Rendition:
 
 
 def open_checked(source: BinaryIO) -> PILImage.Image:
-    """Open an image lazily (header only), refusing what is not one or is too big."""
+    """Open an image lazily (header only), refusing what is not one or is too big.
+
+    ``source`` stays open: the caller owns it (Pillow's ``close()`` would close it).
+    """
     try:
         img = PILImage.open(source)
     except PILImage.DecompressionBombError as exc:
@@ -48,7 +51,6 @@ def open_checked(source: BinaryIO) -> PILImage.Image:
         raise ThumbnailError(f"not an image: {exc}") from exc
     width, height = img.size
     if width * height > (PILImage.MAX_IMAGE_PIXELS or float("inf")):
-        img.close()
         raise ThumbnailError(
             f"decompression bomb refused: {width}x{height} is over "
             f"{PILImage.MAX_IMAGE_PIXELS} pixels"
@@ -79,12 +81,20 @@ class Rendered:
     renditions: list[Rendition]
 
 
+def fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The box of longest side ``size`` with the aspect of ``width`` x ``height``, never
+    larger than the original. Computed from the original each time, so that making the
+    small sizes from the large ones does not add up rounding errors."""
+    scale = min(size / max(width, height), 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def render(source: BinaryIO, sizes: tuple[int, ...]) -> Rendered:
     """Every size in every format, from one decode of ``source``.
 
     ``draft`` asks the JPEG decoder for the smallest DCT scale still larger than the
     biggest thumbnail, so a 12-megapixel photo is decoded at 1/4 or 1/8 size. Each
-    smaller thumbnail is then made from the one above it, not from the original.
+    smaller thumbnail is then made from the one above it, not from the full image.
     """
     if not sizes or min(sizes) <= 0:
         raise ValueError(f"thumbnail sizes must be positive, got {sizes!r}")
@@ -100,8 +110,9 @@ def render(source: BinaryIO, sizes: tuple[int, ...]) -> Rendered:
             raise ThumbnailError(f"cannot decode image: {exc}") from exc
     renditions = []
     for size in sorted(set(sizes), reverse=True):
-        img = img.copy()
-        img.thumbnail((size, size), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
+        box = fit(width, height, size)
+        if box != img.size:
+            img = img.resize(box, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
         for fmt in FORMATS:
             renditions.append(Rendition(size, fmt, img.width, img.height, _encode(img, fmt)))
     return Rendered(width, height, renditions)

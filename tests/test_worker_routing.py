@@ -5,11 +5,10 @@ import pytest
 from taskhub.models import SentEmail
 from taskhub.tasks import purge_task_results, welcome
 from tests.workers import (
-    REDIS_URL,
     broker_connection,
     emails_sent,
     queue_length,
-    redis_client,
+    redis_database,
     running_worker,
     wait_for,
 )
@@ -23,11 +22,8 @@ def broker_url(request):
     if request.param == "filesystem":
         yield "filesystem://localhost/"
         return
-    url = REDIS_URL.format(db=11)
-    client = redis_client(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
+    with redis_database(11) as url:
+        yield url
 
 
 def test_high_worker_runs_the_high_task_and_leaves_the_low_one_queued(broker_url, tmp_path, user):

@@ -121,3 +121,29 @@ def emails_sent(var_dir: Path) -> int:
     if not folder.exists():
         return 0
     return sum(f.read_text().count("\nMessage-ID: ") for f in folder.iterdir())
+
+
+@contextmanager
+def publishing_to(settings, url: str, var_dir: Path) -> Iterator[None]:
+    """Make this process's Celery app (views, ``.delay()``) publish to ``url``."""
+    from project.celery import app
+
+    settings.CELERY_BROKER_URL = url
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(url, var_dir)
+    app._after_fork()  # forget pooled connections, as Celery does in a forked child
+    try:
+        yield
+    finally:
+        app._after_fork()
+
+
+@contextmanager
+def redis_database(number: int) -> Iterator[str]:
+    """The URL of a Redis database of the test's own, flushed before and after."""
+    url = REDIS_URL.format(db=number)
+    client = redis_client(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()

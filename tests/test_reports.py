@@ -1,0 +1,226 @@
+"""The report service, the report task and the periodic jobs around them."""
+
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from taskhub import conf, reports
+from taskhub.models import Order, Report, WorkStatus
+from taskhub.tasks import generate_report, send_daily_sales_report
+
+pytestmark = pytest.mark.django_db
+DAY = date(2026, 3, 14)
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.get_current_timezone())
+
+
+def make_orders(count: int, day: date = DAY, name: str = "Ada Lovelace", amount: str = "9.99"):
+    Order.objects.bulk_create(
+        Order(
+            number=f"N{day:%Y%m%d}-{i:06d}",
+            customer_name=name,
+            customer_email="ada@example.com",
+            amount=Decimal(amount),
+            created_at=at(day) + timedelta(seconds=i),
+        )
+        for i in range(count)
+    )
+
+
+def read_csv(report: Report) -> list[list[str]]:
+    with report.file.open("rb") as f:
+        return list(csv.reader(io.StringIO(f.read().decode())))
+
+
+def report_of(kind: str, owner=None, start: date = DAY, end: date = DAY) -> Report:
+    return Report.objects.create(
+        owner=owner, kind=kind, params={"start": str(start), "end": str(end)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "reason"),
+    [
+        ("nope", {}, "unknown report kind 'nope'"),
+        (None, {}, "unknown report kind None"),
+        ("orders", [], "params must be an object"),
+        ("orders", {"start": "2026-01-01"}, "params.end is required"),
+        ("orders", {"start": "2026-13-01", "end": "2026-01-01"}, "is not a YYYY-MM-DD date"),
+        ("orders", {"start": 20260101, "end": "2026-01-01"}, "params.start is required"),
+        ("orders", {"start": "2026-02-01", "end": "2026-01-01"}, "end is before params.start"),
+        ("orders", {"start": "1990-01-01", "end": "2026-01-01"}, "range is longer than"),
+        ("orders", {"start": "2026-01-01", "end": "2026-01-02", "x": 1}, "unknown params: ['x']"),
+    ],
+)
+def test_bad_kinds_and_params_are_refused_with_the_reason(kind, params, reason):
+    with pytest.raises(reports.ReportParamsError, match=re.escape(reason)):
+        reports.validate(kind, params)
+
+
+def test_the_orders_export_streams_every_row_in_the_range():
+    make_orders(3, DAY - timedelta(days=1))
+    make_orders(250)
+    make_orders(3, DAY + timedelta(days=1))
+    report = report_of("orders")
+    assert reports.claim(report)
+    reports.generate(report)
+    report.refresh_from_db()
+    assert (report.status, report.progress, report.row_count) == ("done", 100, 250)
+    rows = read_csv(report)
+    assert rows[0] == ["number", "created_at", "customer", "email", "amount"]
+    assert len(rows) == 251
+    assert rows[1][0] == "N20260314-000000"
+    assert rows[1][4] == "9.99"
+    assert report.finished_at is not None
+
+
+def test_progress_is_written_a_bounded_number_of_times(monkeypatch):
+    make_orders(10_000)
+    updates = []
+    real = reports.write_csv
+
+    def spy(header, rows, out, total, on_progress):
+        return real(header, rows, out, total, lambda d, t: updates.append(d) or on_progress(d, t))
+
+    monkeypatch.setattr(reports, "write_csv", spy)
+    report = report_of("orders")
+    reports.claim(report)
+    reports.generate(report)
+    assert len(updates) == reports.PROGRESS_UPDATES
+    assert updates == sorted(updates)
+
+
+def test_spreadsheet_formulas_are_neutralised_but_numbers_are_not():
+    make_orders(1, name='=HYPERLINK("http://evil")', amount="-5.00")
+    make_orders(1, DAY + timedelta(days=1), name="@SUM(A1)")
+    report = report_of("orders", end=DAY + timedelta(days=1))
+    reports.claim(report)
+    reports.generate(report)
+    rows = read_csv(report)
+    assert rows[1][2] == '\'=HYPERLINK("http://evil")'
+    assert rows[1][4] == "-5.00"
+    assert rows[2][2] == "'@SUM(A1)"
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@x", "\tx", "\rx"])
+def test_every_formula_prefix_is_neutralised(value):
+    assert reports.cell(value) == "'" + value
+    assert reports.cell("plain") == "plain"
+    assert reports.cell(-1) == -1
+    assert reports.cell(Decimal("-1.5")) == "-1.50"
+
+
+def test_sales_by_day_adds_up_each_day():
+    make_orders(4, amount="2.50")
+    make_orders(2, DAY + timedelta(days=1), amount="10.00")
+    report = report_of("sales_by_day", end=DAY + timedelta(days=1))
+    reports.claim(report)
+    reports.generate(report)
+    assert read_csv(report) == [
+        ["day", "orders", "revenue"],
+        ["2026-03-14", "4", "10.00"],
+        ["2026-03-15", "2", "20.00"],
+    ]
+
+
+def test_signups_lists_users_who_joined_in_the_range(django_user_model):
+    django_user_model.objects.create_user("in", "in@example.com", date_joined=at(DAY))
+    django_user_model.objects.create_user(
+        "out", "o@example.com", date_joined=at(DAY, 0) - timedelta(seconds=1)
+    )
+    report = report_of("signups")
+    reports.claim(report)
+    reports.generate(report)
+    assert [row[0] for row in read_csv(report)] == ["username", "in"]
+
+
+def test_a_rerun_starts_the_file_over_instead_of_appending():
+    make_orders(10)
+    report = report_of("orders")
+    reports.claim(report)
+    reports.generate(report)
+    first = read_csv(report)
+    Report.objects.filter(pk=report.pk).update(status=WorkStatus.FAILED)
+    assert reports.claim(report)
+    reports.generate(Report.objects.get(pk=report.pk))
+    report.refresh_from_db()
+    assert read_csv(report) == first
+    _, files = default_storage.listdir(f"reports/{report.pk}")
+    assert files == [f"orders-{report.pk}.csv"]
+
+
+def test_a_failure_is_recorded_with_its_reason():
+    report = Report.objects.create(kind="orders", params={"start": "garbage", "end": "x"})
+    reports.claim(report)
+    with pytest.raises(reports.ReportParamsError):
+        reports.generate(report)
+    report.refresh_from_db()
+    assert report.status == "failed"
+    assert "is not a YYYY-MM-DD date" in report.error
+
+
+def test_only_one_of_two_concurrent_runs_claims_a_report():
+    report = report_of("orders")
+    assert reports.claim(report) is True
+    assert reports.claim(report) is False
+
+
+def test_a_run_abandoned_by_a_dead_worker_can_be_claimed_again():
+    report = report_of("orders")
+    reports.claim(report)
+    stale = timezone.now() - timedelta(seconds=conf.time_limit("reports").hard + 1)
+    Report.objects.filter(pk=report.pk).update(started_at=stale)
+    assert reports.claim(report) is True
+
+
+def test_the_task_emails_the_requester_a_link_when_done(user, mailoutbox, settings):
+    settings.TASKHUB_SITE_URL = "https://taskhub.example.com"
+    make_orders(5)
+    report = report_of("orders", owner=user)
+    assert generate_report.delay(report.pk).get() == {
+        "report": report.pk,
+        "status": "done",
+        "rows": 5,
+    }
+    [message] = mailoutbox
+    assert message.to == [user.email]
+    assert f"https://taskhub.example.com/reports/{report.pk}/download/" in message.body
+
+
+def test_a_second_delivery_of_a_finished_report_does_nothing(user, mailoutbox):
+    report = report_of("orders", owner=user)
+    generate_report.delay(report.pk)
+    again = generate_report.delay(report.pk).get()
+    assert again == {"report": report.pk, "status": "done", "skipped": True}
+    assert len(mailoutbox) == 1
+
+
+def test_the_task_fails_fast_for_a_report_that_does_not_exist():
+    with pytest.raises(LookupError, match="report 404 does not exist"):
+        generate_report.delay(404)
+
+
+def test_the_nightly_report_is_made_and_emailed_once(settings, mailoutbox):
+    settings.TASKHUB_DAILY_REPORT_RECIPIENTS = ["boss@example.com", "cfo@example.com"]
+    make_orders(3)
+    first = send_daily_sales_report.delay(str(DAY)).get()
+    second = send_daily_sales_report.delay(str(DAY)).get()
+    assert first["made"] is True
+    assert second == {**first, "made": False}
+    report = Report.objects.get(dedupe_key=f"daily_sales:{DAY}")
+    assert report.row_count == 1
+    assert sorted(m.to[0] for m in mailoutbox) == ["boss@example.com", "cfo@example.com"]
+
+
+def test_the_nightly_report_defaults_to_yesterday_in_the_project_time_zone(settings):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    yesterday = timezone.localdate() - timedelta(days=1)
+    assert send_daily_sales_report.delay().get()["day"] == str(yesterday)
