@@ -42,7 +42,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Not part of `make test`: real Redis and PostgreSQL, minutes of load. See benchmarks/README.md.
 bench: install
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
 
 clean:

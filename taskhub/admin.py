@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from taskhub.models import Image, Order, Report, SentEmail, Thumbnail
+from taskhub.models import (
+    DeliveryCount,
+    Image,
+    Order,
+    OutboxMessage,
+    Report,
+    SentEmail,
+    Thumbnail,
+)
 
 
 @admin.register(SentEmail)
@@ -35,3 +43,16 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "customer_name", "amount", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("number", "customer_email")
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ("task_name", "task_id", "created_at", "published_at", "attempts", "last_error")
+    list_filter = ("task_name", ("published_at", admin.EmptyFieldListFilter))
+    readonly_fields = ("task_id", "created_at", "published_at", "attempts", "last_error")
+
+
+@admin.register(DeliveryCount)
+class DeliveryCountAdmin(admin.ModelAdmin):
+    list_display = ("task_name", "task_id", "deliveries", "dead_lettered_at", "updated_at")
+    list_filter = ("task_name", ("dead_lettered_at", admin.EmptyFieldListFilter))

@@ -29,6 +29,21 @@ DEFAULTS: dict[str, Any] = {
     # Per worker: Celery's rate_limit string for the email tasks.
     "EMAIL_RATE_LIMIT": "10/s",
     "EMAIL_MAX_RETRIES": 5,
+    # A task delivered more often than this (each time its worker died under it) is
+    # dead-lettered: recorded as failed and acknowledged, so the queue moves on.
+    "MAX_DELIVERIES": 3,
+    # Seconds after which an outbox message published but never started is published
+    # again (the broker lost it). Longer than a task may wait in a busy queue: the
+    # Redis visibility timeout.
+    "OUTBOX_REDELIVER_AFTER": 2 * 60 * 60,
+    # Seconds the health check gives the broker to answer, and the workers to ping back.
+    "HEALTH_TIMEOUT": 1.0,
+    # A queue deeper than this makes /health/ answer 503.
+    "HEALTH_MAX_QUEUE_DEPTH": 10_000,
+    # Seconds an unpublished outbox message may wait before the health check warns.
+    "HEALTH_OUTBOX_MAX_AGE": 120,
+    # Linked from the status page.
+    "FLOWER_URL": "http://127.0.0.1:5555/",
     # Who receives the nightly sales report.
     "DAILY_REPORT_RECIPIENTS": (),
     # Absolute links in emails (a report's download link) start with this.

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from taskhub import conf
+from taskhub import conf, mail
 from taskhub.models import SentEmail
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ def send_once(
 ) -> Outcome:
     """Send the email identified by ``key`` unless it was sent already.
 
-    The row is created first (a unique key, so concurrent deliveries cannot both create
-    it), then claimed with a conditional UPDATE: exactly one delivery wins the claim.
+    The row is created already claimed (a unique key, so concurrent deliveries cannot
+    both create it); an existing row is claimed with a conditional UPDATE: exactly one
+    delivery wins the claim.
     A claim older than the email time limit belongs to a sender that died; it is taken
     over. If the process dies after the server accepted the message but before the row
     says "sent", the message is sent again: SMTP gives no stronger guarantee.
@@ -83,12 +84,20 @@ def send_once(
     if not to:
         raise EmailRejected(f"{key}: no recipient address")
     subject, text, html = render(template, context)
-    SentEmail.objects.get_or_create(
-        key=key, defaults={"kind": kind, "recipient": to, "subject": subject, "user": user}
-    )
     now = timezone.now()
+    _, created = SentEmail.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "recipient": to,
+            "subject": subject,
+            "user": user,
+            "claimed_at": now,
+            "attempts": 1,
+        },
+    )
     lease = timedelta(seconds=conf.time_limit("email").hard)
-    claimed = (
+    claimed = created or (
         SentEmail.objects.filter(key=key, status=SentEmail.Status.CLAIMED)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
         .update(claimed_at=now, attempts=F("attempts") + 1)
@@ -100,7 +109,10 @@ def send_once(
     message = EmailMultiAlternatives(subject, text, to=[to], connection=connection)
     message.attach_alternative(html, "text/html")
     try:
-        message.send()
+        if connection is None:
+            mail.send(message)
+        else:
+            message.send()
     except Exception as exc:
         SentEmail.objects.filter(key=key, claimed_at=now).update(claimed_at=None)
         if is_transient(exc):

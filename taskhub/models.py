@@ -1,5 +1,7 @@
 """Domain state of background work: what was sent, what was made, how far it got."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -120,3 +122,52 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} {self.kind} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A task to publish, written in the same transaction as the rows it is about.
+
+    If the broker is down when the transaction commits, the row waits here and the
+    relay publishes it later. A message published but never started (a worker killed
+    between taking it off a Redis list and recording it as unacknowledged, a window
+    kombu's Redis transport has) is published again after ``OUTBOX_REDELIVER_AFTER``.
+    ``task_id`` is fixed at write time, so a message published twice is one task id
+    twice, which the idempotent tasks absorb.
+    """
+
+    task_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        state = "started" if self.started_at else "published" if self.published_at else "pending"
+        return f"{self.task_name}[{self.task_id}] ({state})"
+
+
+class DeliveryCount(models.Model):
+    """How often a redelivered task came back; past a limit it is dead-lettered.
+
+    Only redeliveries are counted (the broker marks them), so the first delivery of a
+    task costs no write. A message that kills its worker every time is redelivered with
+    that mark each time, and stops here instead of looping forever.
+    """
+
+    task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=200)
+    deliveries = models.PositiveIntegerField(default=1)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    dead_lettered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}] x{self.deliveries}"

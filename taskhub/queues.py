@@ -26,6 +26,7 @@ ROUTES: dict[str, str] = {
     "taskhub.send_daily_sales_report": LOW,
     "taskhub.purge_task_results": LOW,
     "taskhub.purge_expired_files": LOW,
+    "taskhub.relay_outbox": HIGH,
 }
 
 

@@ -5,15 +5,20 @@ from datetime import timedelta
 from django.utils import timezone
 from django_celery_results.models import GroupResult, TaskResult
 
-from taskhub.models import Image, Report
+from taskhub.models import DeliveryCount, Image, OutboxMessage, Report
 
 
 def purge_task_results(days: int) -> int:
-    """Delete task and group results finished more than ``days`` ago; return how many."""
+    """Delete task and group results, published outbox messages and delivery counts
+    older than ``days``; return how many rows went."""
     cutoff = timezone.now() - timedelta(days=days)
-    tasks, _ = TaskResult.objects.filter(date_done__lt=cutoff).delete()
-    groups, _ = GroupResult.objects.filter(date_done__lt=cutoff).delete()
-    return tasks + groups
+    querysets = [
+        TaskResult.objects.filter(date_done__lt=cutoff),
+        GroupResult.objects.filter(date_done__lt=cutoff),
+        OutboxMessage.objects.filter(published_at__lt=cutoff),
+        DeliveryCount.objects.filter(updated_at__lt=cutoff),
+    ]
+    return sum(queryset.delete()[0] for queryset in querysets)
 
 
 def purge_expired_files(days: int) -> dict[str, int]:

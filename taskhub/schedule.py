@@ -5,9 +5,15 @@ DatabaseScheduler copies these entries into its tables when beat starts, where
 operators see them, and can pause them, in the admin.
 """
 
+from datetime import timedelta
+
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    "taskhub: relay the outbox": {
+        "task": "taskhub.relay_outbox",
+        "schedule": timedelta(seconds=30),
+    },
     "taskhub: nightly sales report": {
         "task": "taskhub.send_daily_sales_report",
         "schedule": crontab(hour=1, minute=0),

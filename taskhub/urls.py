@@ -1,11 +1,13 @@
 from django.urls import path
 
-from taskhub import views
+from taskhub import status, views
 
 app_name = "taskhub"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("health/", status.health_view, name="health"),
+    path("taskhub/", status.status_page, name="status"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/signup/done/", views.signup_done, name="signup-done"),
     path("gallery/", views.gallery, name="gallery"),

@@ -1,6 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.workers import publishing_to, redis_database
+
 
 @pytest.fixture(autouse=True)
 def eager_and_private_media(request, settings, tmp_path):
@@ -31,3 +33,10 @@ def staff_user(db):
 def user_client(client, user):
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def redis_broker(settings, tmp_path):
+    """Redis database 12, flushed, with this process's Celery app publishing to it."""
+    with redis_database(12) as url, publishing_to(settings, url, tmp_path):
+        yield url

@@ -1,5 +1,7 @@
 """The periodic jobs of taskhub/schedule.py load into django-celery-beat's tables."""
 
+from datetime import timedelta
+
 import pytest
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -20,15 +22,18 @@ def test_every_periodic_job_names_a_routed_task():
 
 def test_the_database_scheduler_loads_the_schedule_in_the_project_time_zone(settings):
     DatabaseScheduler(app=app)
-    rows = {row.name: row for row in PeriodicTask.objects.select_related("crontab")}
+    rows = {row.name: row for row in PeriodicTask.objects.select_related("crontab", "interval")}
     assert set(BEAT_SCHEDULE) <= set(rows)
     for name, entry in BEAT_SCHEDULE.items():
-        row = rows[name]
+        row, schedule = rows[name], entry["schedule"]
         assert row.task == entry["task"]
         assert row.enabled
-        assert str(row.crontab.timezone) == settings.TIME_ZONE
-        assert row.crontab.hour == str(entry["schedule"]._orig_hour)
-        assert row.crontab.minute == str(entry["schedule"]._orig_minute)
+        if isinstance(schedule, timedelta):
+            assert (row.interval.every, row.interval.period) == (schedule.seconds, "seconds")
+        else:
+            assert str(row.crontab.timezone) == settings.TIME_ZONE
+            assert row.crontab.hour == str(schedule._orig_hour)
+            assert row.crontab.minute == str(schedule._orig_minute)
 
 
 def test_a_job_paused_in_the_admin_stays_paused_when_beat_restarts():

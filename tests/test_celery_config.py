@@ -80,3 +80,25 @@ def test_filesystem_broker_lives_under_var_and_is_created_on_demand(tmp_path):
     for key in ("data_folder_in", "data_folder_out", "control_folder"):
         assert options[key].startswith(str(tmp_path / "var" / "broker"))
         assert (tmp_path / "var" / "broker").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("task", "family"),
+    [
+        ("taskhub.welcome", "email"),
+        ("taskhub.send_email", "email"),
+        ("taskhub.make_thumbnails", "thumbnails"),
+        ("taskhub.generate_report", "reports"),
+        ("taskhub.send_daily_sales_report", "reports"),
+        ("taskhub.purge_task_results", "maintenance"),
+        ("taskhub.relay_outbox", "maintenance"),
+    ],
+)
+def test_every_task_has_the_time_limits_of_its_family(task, family):
+    app.loader.import_default_modules()
+    limit = conf.time_limit(family)
+    assert (app.tasks[task].soft_time_limit, app.tasks[task].time_limit) == (
+        limit.soft,
+        limit.hard,
+    )
+    assert limit.soft < limit.hard

@@ -9,9 +9,7 @@ from tests.images import image_bytes
 from tests.test_reports import make_orders
 from tests.workers import (
     emails_sent,
-    publishing_to,
     redis_client,
-    redis_database,
     running_worker,
     wait_for,
 )
@@ -20,14 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ALL_QUEUES = "high,normal,low"
 
 
-@pytest.fixture
-def redis_url(settings, tmp_path):
-    with redis_database(12) as url, publishing_to(settings, url, tmp_path):
-        yield url
-
-
 def test_a_signup_sends_exactly_one_email_even_when_the_task_is_delivered_twice(
-    client, redis_url, tmp_path
+    client, redis_broker, tmp_path
 ):
     response = client.post(
         reverse("taskhub:signup"),
@@ -39,20 +31,20 @@ def test_a_signup_sends_exactly_one_email_even_when_the_task_is_delivered_twice(
         },
     )
     assert response.status_code == 302
-    broker = redis_client(redis_url)
+    broker = redis_client(redis_broker)
     [message] = broker.lrange("high", 0, -1)
     broker.lpush("high", message)  # the same message, delivered a second time
-    with running_worker(ALL_QUEUES, redis_url, tmp_path, concurrency=2) as worker:
+    with running_worker(ALL_QUEUES, redis_broker, tmp_path, concurrency=2) as worker:
         wait_for(lambda: worker.log().count("succeeded") >= 2, 30, "both deliveries")
     assert emails_sent(tmp_path) == 1
     assert SentEmail.objects.get(kind="welcome").status == "sent"
 
 
-def test_an_uploaded_jpeg_gets_its_thumbnails(client, user, redis_url, tmp_path):
+def test_an_uploaded_jpeg_gets_its_thumbnails(client, user, redis_broker, tmp_path):
     client.force_login(user)
     upload = SimpleUploadedFile("photo.jpg", image_bytes(2000, 1500))
     image_id = client.post(reverse("taskhub:api-images"), {"file": upload}).json()["id"]
-    with running_worker(ALL_QUEUES, redis_url, tmp_path):
+    with running_worker(ALL_QUEUES, redis_broker, tmp_path):
         wait_for(
             lambda: Image.objects.get(pk=image_id).status in ("done", "failed"), 30, "thumbnails"
         )
@@ -63,7 +55,7 @@ def test_an_uploaded_jpeg_gets_its_thumbnails(client, user, redis_url, tmp_path)
 
 
 def test_a_report_of_10000_rows_completes_with_its_row_count_and_progress(
-    client, user, redis_url, tmp_path
+    client, user, redis_broker, tmp_path
 ):
     make_orders(10_000)
     client.force_login(user)
@@ -73,7 +65,7 @@ def test_a_report_of_10000_rows_completes_with_its_row_count_and_progress(
         content_type="application/json",
     )
     report_id = response.json()["id"]
-    with running_worker(ALL_QUEUES, redis_url, tmp_path):
+    with running_worker(ALL_QUEUES, redis_broker, tmp_path):
         wait_for(lambda: emails_sent(tmp_path) == 1, 60, "the report and its email")
     report = Report.objects.get(pk=report_id)
     assert (report.status, report.progress, report.row_count) == ("done", 100, 10_000)

@@ -19,6 +19,7 @@ from taskhub.health import queue_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -60,7 +61,13 @@ class Worker:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
     def signal(self, signum: int) -> None:
+        """Signal the main process only (a deploy's SIGTERM, say)."""
         self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL the main process and its pool children at once, as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self, timeout: float = 20) -> None:
         if self.process.poll() is None:
@@ -68,8 +75,7 @@ class Worker:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
 
 
 @contextmanager
@@ -88,7 +94,8 @@ def running_worker(
     command = [
         sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "-n", name,
         "--concurrency", str(concurrency), "--without-mingle", "--without-gossip",
-        "--loglevel", "INFO", "--logfile", str(logfile), *extra_args,
+        "--loglevel", "INFO", "--logfile", str(logfile), "--include", "tests.probe_tasks",
+        *extra_args,
     ]  # fmt: skip
     process_env = {
         **os.environ,
@@ -102,7 +109,12 @@ def running_worker(
         **(env or {}),
     }
     process = subprocess.Popen(
-        command, cwd=ROOT, env=process_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        command,
+        cwd=ROOT,
+        env=process_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     worker = Worker(process, logfile)
     try:

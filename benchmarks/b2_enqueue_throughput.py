@@ -1,0 +1,82 @@
+"""B2: enqueue throughput from one producer, tasks/s: a ``.delay()`` loop, taskhub's
+``fanout.send_many`` (a newsletter to 100,000 users), against raw pipelined Redis
+``LPUSH`` of same-sized payloads (the physical limit) and Celery's defaults' ``.delay()``.
+"""
+
+import time
+
+import redis
+
+from benchmarks import harness
+
+COUNT = 100_000
+DELAY_COUNT = 20_000
+REPEATS = 3
+
+
+def timed(function, count: int) -> float:
+    harness.flush_redis()
+    started = time.perf_counter()
+    function(count)
+    return count / (time.perf_counter() - started)
+
+
+def run() -> harness.Result:
+    harness.setup_django()
+    from benchmarks.baseline import app as baseline
+    from benchmarks.tasks import stamp
+    from project.celery import app as taskhub
+    from taskhub import fanout
+
+    client = redis.Redis.from_url(harness.REDIS_URL)
+    taskhub_stamp = taskhub.tasks[stamp.name]
+    with taskhub.producer_or_acquire() as producer:
+        taskhub_stamp.apply_async((0.0,), producer=producer)
+    [payload] = client.lrange("normal", 0, 0)
+
+    def raw_lpush(count: int) -> None:
+        pipe = client.pipeline(transaction=False)
+        for i in range(count):
+            pipe.lpush("normal", payload)
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+
+    def send_many(count: int) -> None:
+        fanout.send_many(taskhub_stamp, (((float(i),), {}) for i in range(count)))
+
+    def delay_loop(count: int) -> None:
+        for i in range(count):
+            taskhub_stamp.delay(float(i))
+
+    def baseline_delay(count: int) -> None:
+        for i in range(count):
+            baseline.send_task("bench.stamp", (float(i),))
+
+    runs = {
+        "raw Redis LPUSH, pipelined (limit)": (raw_lpush, COUNT),
+        "taskhub fanout.send_many": (send_many, COUNT),
+        "taskhub .delay() loop": (delay_loop, DELAY_COUNT),
+        "Celery defaults .delay() loop": (baseline_delay, DELAY_COUNT),
+    }
+    rates = {label: [timed(f, n) for _ in range(REPEATS)] for label, (f, n) in runs.items()}
+    harness.flush_redis()
+    result = harness.Result(f"B2 enqueue throughput, one producer (payload {len(payload)} B)")
+    limit = harness.median(rates["raw Redis LPUSH, pipelined (limit)"])
+    for label, values in rates.items():
+        result.add(
+            label,
+            **{
+                "tasks": f"{runs[label][1]:,}",
+                "tasks/s (median)": f"{harness.median(values):,.0f}",
+                "of the limit": f"{harness.median(values) / limit:.0%}",
+            },
+        )
+    bulk = harness.median(rates["taskhub fanout.send_many"])
+    result.target("send_many >= 20,000 tasks/s", bulk >= 20_000, f"{bulk:,.0f}/s")
+    result.target("send_many >= 20% of raw LPUSH", bulk >= 0.2 * limit, f"{bulk / limit:.0%}")
+    return result
+
+
+if __name__ == "__main__":
+    print(run().markdown())

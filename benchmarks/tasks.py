@@ -1,0 +1,38 @@
+"""Tasks that exist only for the benchmarks; workers load them with ``--include``."""
+
+import os
+import time
+
+import redis
+from celery import shared_task
+
+_client: redis.Redis | None = None
+
+
+def client() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(
+            os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+        )
+    return _client
+
+
+@shared_task(name="bench.count", ignore_result=True)
+def count() -> None:
+    """A no-op that leaves a count behind, so the benchmark knows when all are done."""
+    client().incr("bench:done")
+
+
+@shared_task(name="bench.stamp", ignore_result=True)
+def stamp(sent: float, busy_ms: float = 0) -> None:
+    """Record when the task started, relative to when it was sent."""
+    started = time.time()
+    if busy_ms:
+        time.sleep(busy_ms / 1000)
+    client().rpush("bench:stamps", f"{sent} {started}")
+
+
+@shared_task(name="bench.busy", ignore_result=True)
+def busy(milliseconds: float) -> None:
+    time.sleep(milliseconds / 1000)

@@ -1,0 +1,58 @@
+"""Tasks that only exist in tests: workers load them with ``--include tests.probe_tasks``.
+
+Each records its effect as a file created with O_EXCL under a unique key, so an effect
+exists once however often its task runs, and every run is also appended to a log, so
+the tests can count duplicates (runs) apart from effects (keys).
+"""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from taskhub.tasks import TaskhubTask
+
+HOARD: list[bytearray] = []
+
+
+def note_run(directory: str, key: str) -> None:
+    with open(Path(directory) / "runs.log", "a") as log:
+        log.write(f"{key}\n")
+
+
+@shared_task(base=TaskhubTask, name="probe.record")
+def record(directory: str, key: str, seconds: float = 0.0) -> int:
+    note_run(directory, key)
+    time.sleep(seconds)
+    effects = Path(directory) / "effects"
+    effects.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(effects / key, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    return os.getpid()
+
+
+@shared_task(base=TaskhubTask, name="probe.crash")
+def crash(directory: str, key: str) -> None:
+    """A poison message: kills the process that runs it, every time."""
+    note_run(directory, key)
+    os._exit(1)
+
+
+@shared_task(base=TaskhubTask, name="probe.hang")
+def hang(directory: str, key: str, seconds: float) -> None:
+    note_run(directory, key)
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        (Path(directory) / f"{key}.soft-limit").write_text("stopped by the soft time limit")
+        raise
+
+
+@shared_task(base=TaskhubTask, name="probe.hog")
+def hog(megabytes: int) -> int:
+    """Keep ``megabytes`` more memory for the life of the process."""
+    HOARD.append(bytearray(os.urandom(1024) * (megabytes * 1024)))
+    return os.getpid()

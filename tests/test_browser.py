@@ -1,0 +1,163 @@
+"""The pages in a real browser: Debian's headless Chromium driven by Selenium, against
+the live server and real workers on Redis. Screenshots go to test-artifacts/browser/."""
+
+import csv
+import io
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from taskhub.models import Report, SentEmail
+from tests.images import image_bytes
+from tests.test_reports import DAY, make_orders
+from tests.workers import (
+    ROOT,
+    emails_sent,
+    publishing_to,
+    redis_database,
+    running_worker,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = ROOT / "test-artifacts" / "browser"
+PASSWORD = "correct horse 42"
+FULL_BAR = """const bar = document.getElementById("progress");
+return bar.firstElementChild.getBoundingClientRect().width >= bar.getBoundingClientRect().width;"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run does it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1200,900")
+    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def site(live_server, settings, tmp_path, browser) -> Iterator[str]:
+    """The live server, publishing to Redis, with a worker on every queue."""
+    settings.ROOT_URLCONF = "tests.urls_with_media"
+    browser.delete_all_cookies()
+    with (
+        redis_database(11) as url,
+        publishing_to(settings, url, tmp_path),
+        running_worker("high,normal,low", url, tmp_path, concurrency=2),
+    ):
+        yield live_server.url
+
+
+def screenshot(browser: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def until(browser: WebDriver, condition, timeout: float = 30):
+    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition)
+
+
+def log_in(browser: WebDriver, site: str, username: str) -> None:
+    browser.get(f"{site}/accounts/login/")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    until(browser, lambda b: "/accounts/login/" not in b.current_url)
+
+
+def test_sign_up_see_the_confirmation_and_get_the_welcome_email(browser, site, tmp_path):
+    browser.get(f"{site}/accounts/signup/")
+    fields = {"username": "marie", "email": "marie@example.com"}
+    fields |= {"password1": PASSWORD, "password2": PASSWORD}
+    for name, value in fields.items():
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    confirmation = until(browser, lambda b: b.find_elements(By.ID, "confirmation"))
+    assert confirmation[0].text == "Thanks for signing up"
+    screenshot(browser, "1-signup-done")
+    wait_for(lambda: emails_sent(tmp_path) == 1, 30, "the welcome email from the worker")
+    sent = SentEmail.objects.get()
+    assert (sent.kind, sent.recipient, sent.status) == ("welcome", "marie@example.com", "sent")
+
+
+def test_upload_a_photo_and_its_thumbnails_appear_without_reloading(browser, site, tmp_path):
+    get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
+    log_in(browser, site, "ada")
+    browser.get(f"{site}/gallery/")
+    browser.execute_script("window.sameDocument = true")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(image_bytes(1600, 1200))
+    browser.find_element(By.NAME, "file").send_keys(str(photo))
+    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+
+    def loaded_thumbnails(b: WebDriver) -> list[int] | None:
+        widths = b.execute_script(
+            "return [...document.querySelectorAll('img.thumbnail')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).map(i => i.naturalWidth)"
+        )
+        return widths if len(widths) == 3 else None
+
+    assert sorted(until(browser, loaded_thumbnails)) == [128, 256, 512]
+    assert browser.execute_script("return window.sameDocument") is True, "no reload"
+    screenshot(browser, "2-gallery")
+
+
+def test_request_a_report_watch_it_reach_100_and_download_it(browser, site):
+    get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
+    make_orders(30_000)
+    log_in(browser, site, "ada")
+    browser.get(f"{site}/reports/")
+    Select(browser.find_element(By.NAME, "kind")).select_by_value("orders")
+    for name in ("start", "end"):
+        field = browser.find_element(By.NAME, name)
+        browser.execute_script("arguments[0].value = arguments[1]", field, DAY.isoformat())
+    browser.find_element(By.CSS_SELECTOR, "#request-report button").click()
+    until(browser, lambda b: b.find_elements(By.ID, "progress"))
+    seen: list[int] = []
+
+    def finished(b: WebDriver) -> bool:
+        seen.append(int(b.find_element(By.ID, "progress").get_attribute("aria-valuenow")))
+        return seen[-1] == 100
+
+    until(browser, finished, timeout=60)
+    until(browser, lambda b: b.execute_script(FULL_BAR), timeout=5)
+    assert seen == sorted(seen), f"the bar only moves forward: {seen}"
+    download = browser.find_element(By.ID, "download")
+    assert download.is_displayed()
+    screenshot(browser, "3-report-done")
+    text = browser.execute_script(
+        "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text())",
+        download.get_attribute("href"),
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["number", "created_at", "customer", "email", "amount"]
+    assert len(rows) == 30_001
+    assert Report.objects.get().row_count == 30_000
+
+
+def test_the_status_page_shows_the_queues_and_their_workers(browser, site):
+    get_user_model().objects.create_user("grace", "g@example.com", PASSWORD, is_staff=True)
+    log_in(browser, site, "grace")
+    browser.get(f"{site}/taskhub/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#queues tr[data-queue]")
+    assert [row.get_attribute("data-queue") for row in rows] == ["high", "normal", "low"]
+    for row in rows:
+        assert "test-" in row.text, f"a worker consumes {row.get_attribute('data-queue')}"
+    assert browser.find_element(By.ID, "verdict").text == "healthy"
+    assert browser.find_element(By.LINK_TEXT, "Flower").get_attribute("href")
+    screenshot(browser, "4-status")

@@ -1,0 +1,66 @@
+"""Flower, started as the Procfile and compose start it, never answers without a password."""
+
+import base64
+import http.client
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.redis_server import free_port
+from tests.workers import ROOT, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def flower(port: int, **env: str) -> subprocess.Popen:
+    clean = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "project", "flower",
+         "--address=127.0.0.1", f"--port={port}"],
+        cwd=ROOT,
+        env={**clean, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/12", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def status(port: int, path: str, credentials: str | None = None) -> int:
+    """The HTTP status Flower answers, or 0 while nothing listens."""
+    headers = {}
+    if credentials:
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path, headers=headers)
+        return connection.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        connection.close()
+
+
+def test_flower_refuses_to_start_without_credentials():
+    process = flower(free_port())
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "FLOWER_BASIC_AUTH is not set" in output
+
+
+def test_flower_answers_401_without_credentials_and_200_with_them():
+    port = free_port()
+    process = flower(port, FLOWER_BASIC_AUTH="admin:a-long-secret")
+    try:
+        wait_for(lambda: status(port, "/healthcheck") == 200, 60, "Flower to listen")
+        assert status(port, "/") == 401
+        assert status(port, "/tasks") == 401
+        assert status(port, "/", "admin:wrong") == 401
+        assert status(port, "/", "admin:a-long-secret") == 200
+        # Flower serves Prometheus metrics without a password (it exempts /metrics and
+        # /healthcheck): keep port 5555 on the private network, as compose does.
+        assert status(port, "/metrics") == 200
+    finally:
+        process.terminate()
+        process.wait(20)

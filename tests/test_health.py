@@ -1,0 +1,211 @@
+"""The health check, ``GET /health/``, ``manage.py taskhub_status`` and the status page,
+against real brokers and a real worker."""
+
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+from django_celery_results.models import TaskResult
+from kombu import Connection, Queue
+
+from project.celery import app
+from taskhub import health
+from taskhub.models import OutboxMessage
+from taskhub.queues import TASK_QUEUES
+from taskhub.tasks import make_thumbnails, welcome
+from tests.redis_server import free_port
+from tests.workers import RABBITMQ_URL, publishing_to, running_worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def dead_broker(settings, tmp_path):
+    """Nothing listens on this port; the URL carries a password that must not leak."""
+    url = f"redis://:s3cret-password@127.0.0.1:{free_port()}/0"
+    with publishing_to(settings, url, tmp_path):
+        yield url
+
+
+def queue(report: health.Health, name: str) -> health.QueueHealth:
+    return next(q for q in report.queues if q.name == name)
+
+
+def test_depths_are_counted_and_a_queue_without_a_worker_is_a_problem(redis_broker):
+    for image_id in (1, 2, 3):
+        make_thumbnails.delay(image_id)
+    report = health.check(timeout=0.5)
+    assert report.broker == "redis"
+    assert report.broker_reachable
+    assert [(q.name, q.depth, q.workers) for q in report.queues] == [
+        ("high", 0, []),
+        ("normal", 0, []),
+        ("low", 3, []),
+    ]
+    assert report.problems == [
+        "no worker consumes 'high'",
+        "no worker consumes 'normal'",
+        "no worker consumes 'low'",
+    ]
+    assert not report.healthy
+
+
+def test_workers_answer_the_ping_with_the_queues_they_consume(redis_broker, tmp_path, client):
+    with (
+        running_worker("high", redis_broker, tmp_path),
+        running_worker("normal,low", redis_broker, tmp_path),
+    ):
+        report = health.check(timeout=1)
+        response = client.get(reverse("taskhub:health"))
+    assert report.healthy, report.problems
+    assert sorted(report.workers.values()) == [["high"], ["low", "normal"]]
+    assert len(queue(report, "high").workers) == 1
+    assert queue(report, "low").workers == queue(report, "normal").workers
+    assert response.status_code == 200
+    body = response.json()
+    assert body["healthy"] is True
+    assert body["problems"] == []
+    assert {q["name"]: q["depth"] for q in body["queues"]} == {"high": 0, "normal": 0, "low": 0}
+
+
+def test_a_queue_deeper_than_the_threshold_is_a_problem(redis_broker, settings):
+    settings.TASKHUB_HEALTH_MAX_QUEUE_DEPTH = 2
+    for username in ("a", "b", "c"):
+        welcome.delay(username)
+    report = health.check(timeout=0.2)
+    assert "'high' holds 3 messages (over 2)" in report.problems
+
+
+def test_an_unreachable_broker_answers_503_quickly_and_leaks_nothing(dead_broker, client):
+    started = time.monotonic()
+    response = client.get(reverse("taskhub:health"))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    body = response.json()
+    assert body["healthy"] is False
+    assert body["broker_reachable"] is False
+    assert body["problems"][0].startswith("broker unreachable (")
+    assert [q["depth"] for q in body["queues"]] == [None, None, None]
+    assert elapsed < 5, f"the probe took {elapsed:.1f}s"
+    text = response.content.decode()
+    assert "s3cret" not in text
+    assert "127.0.0.1" not in text
+
+
+def test_a_broker_that_never_answers_is_given_up_on_within_the_timeout(settings, tmp_path):
+    """An address that drops packets: the connect must time out, not hang."""
+    with publishing_to(settings, "amqp://guest:guest@10.255.255.1:5672//", tmp_path):
+        started = time.monotonic()
+        report = health.check(timeout=1)
+        elapsed = time.monotonic() - started
+    assert not report.broker_reachable
+    assert elapsed < 4, f"the check took {elapsed:.1f}s"
+
+
+def test_the_filesystem_broker_depth_is_its_file_count(settings, tmp_path):
+    with publishing_to(settings, "filesystem://localhost/", tmp_path):
+        make_thumbnails.delay(1)
+        make_thumbnails.delay(2)
+        report = health.check(timeout=0.3)
+    assert report.broker == "filesystem"
+    assert queue(report, "low").depth == 2
+
+
+def test_rabbitmq_depth_is_a_passive_declare(settings, tmp_path):
+    with publishing_to(settings, RABBITMQ_URL, tmp_path):
+        with app.connection_for_write() as connection:
+            for declared in TASK_QUEUES:
+                declared(connection.default_channel).declare()
+                declared(connection.default_channel).purge()
+        welcome.delay("ada")
+        report = health.check(timeout=0.3)
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("high")
+    assert report.broker == "amqp"
+    assert queue(report, "high").depth == 1
+
+
+def test_a_rabbitmq_queue_nobody_declared_holds_nothing_and_the_connection_survives():
+    with Connection(RABBITMQ_URL, connect_timeout=5) as connection:
+        assert health.queue_depth(connection, f"taskhub-never-{uuid.uuid4().hex}") == 0
+        Queue("taskhub-health-probe", auto_delete=True)(connection.default_channel).declare()
+        assert health.queue_depth(connection, "taskhub-health-probe") == 0
+
+
+def test_beat_runs_and_the_outbox_backlog_are_reported(redis_broker):
+    DatabaseScheduler(app=app)
+    ran_at = timezone.now() - timedelta(minutes=1)
+    PeriodicTask.objects.filter(name="taskhub: relay the outbox").update(last_run_at=ran_at)
+    PeriodicTask.objects.filter(name="taskhub: nightly sales report").update(enabled=False)
+    message = OutboxMessage.objects.create(task_name="taskhub.welcome", args=["ada"])
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    report = health.check(timeout=0.2)
+    jobs = {job.name: job for job in report.beat}
+    assert jobs["taskhub: relay the outbox"].last_run_at == ran_at
+    assert jobs["taskhub: purge old task results"].last_run_at is None
+    assert report.outbox_waiting == 1
+    assert 590 < report.outbox_oldest_seconds < 700
+    assert report.warnings[1:] == ["periodic job 'taskhub: nightly sales report' is paused"]
+    assert any(w.startswith("1 outbox messages unpublished") for w in report.warnings)
+
+
+def test_before_beat_first_starts_its_jobs_are_reported_not_loaded(redis_broker):
+    report = health.check(timeout=0.2)
+    assert {(job.loaded, job.enabled, job.last_run_at) for job in report.beat} == {
+        (False, False, None)
+    }
+    assert report.warnings == ["beat has never started: no periodic job is in its table"]
+
+
+def test_the_status_command_prints_a_table_and_exits_1_when_unhealthy(redis_broker, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("taskhub_status", "--timeout", "0.2")
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "taskhub: UNHEALTHY" in out
+    assert "broker:  redis, reachable" in out
+    assert "PROBLEM: no worker consumes 'high'" in out
+
+
+def test_the_status_command_json_and_exit_0_when_healthy(redis_broker, tmp_path, capsys):
+    with running_worker("high,normal,low", redis_broker, tmp_path):
+        call_command("taskhub_status", "--json", "--timeout", "1")
+    body = json.loads(capsys.readouterr().out)
+    assert body["healthy"] is True
+    assert [q["name"] for q in body["queues"]] == ["high", "normal", "low"]
+
+
+def test_the_status_page_is_for_staff_only(redis_broker, client, user, staff_user):
+    url = reverse("taskhub:status")
+    assert client.get(url).status_code == 302, "anonymous: to the admin login"
+    client.force_login(user)
+    assert client.get(url).status_code == 302, "not staff: to the admin login"
+
+
+def test_the_status_page_shows_queues_failures_and_links(redis_broker, client, staff_user):
+    welcome.delay("ada")
+    TaskResult.objects.create(
+        task_id="f-1",
+        task_name="taskhub.make_thumbnails",
+        status="FAILURE",
+        result=json.dumps({"exc_type": "LookupError", "exc_message": ["image 7 does not exist"]}),
+        date_done=timezone.now(),
+    )
+    client.force_login(staff_user)
+    response = client.get(reverse("taskhub:status"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-queue="high"' in html
+    assert "image 7 does not exist" in html
+    assert "taskhub.make_thumbnails" in html
+    assert 'href="http://127.0.0.1:5555/"' in html
+    assert "no worker consumes" in html
