@@ -156,7 +156,7 @@ def test_sigterm_lets_work_in_flight_finish_or_come_back(redis_url, tmp_path, pr
     with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY) as w:
         wait_for(lambda: effects(probe_dir) >= 4, 30, "work in flight")
         w.signal(signal.SIGTERM)
-        assert w.process.wait(30) == 0, "warm shutdown exits cleanly"
+        assert w.exit_code(30) == 0, "warm shutdown exits cleanly"
     with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY):
         wait_for(lambda: effects(probe_dir) == 40, 60, "all 40 effects after the deploy")
     probe_figures("2. SIGTERM (deploy)", 40, probe_dir)

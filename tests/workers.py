@@ -64,6 +64,32 @@ class Worker:
         """Signal the main process only (a deploy's SIGTERM, say)."""
         self.process.send_signal(signum)
 
+    def exit_code(self, timeout: float) -> int:
+        """Wait for the worker to exit; if it does not, fail with what it was doing."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the worker did not exit within {timeout}s\n--- stacks\n{self.stacks()}"
+                f"\n--- end of its log\n{self.log()[-6000:]}"
+            ) from None
+
+    def stacks(self) -> str:
+        """Every thread's Python stack, in the main process and its pool children."""
+        pids = subprocess.run(
+            ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        dumps = [
+            subprocess.run(
+                [str(Path(sys.executable).with_name("py-spy")), "dump", "--pid", pid],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            for pid in pids
+        ]
+        return "\n".join(d.stdout + d.stderr for d in dumps)
+
     def kill(self) -> None:
         """SIGKILL the main process and its pool children at once, as a crash would."""
         os.killpg(self.process.pid, signal.SIGKILL)
