@@ -5,6 +5,10 @@ If the broker is down then, the request still succeeds (nothing waits on retries
 the message stays in the table; ``relay_pending`` publishes what is left, every few
 seconds from beat and whenever a worker starts. A view never 500s because Redis blinked.
 
+In a request (with ``taskhub.middleware.PublishAfterResponseMiddleware``), the publish
+waits until the response has been sent: the user never waits on the broker, and a
+process that dies in between leaves the row for the relay, as a dead broker would.
+
 The row also outlives the broker's own guarantees: a task started from the outbox marks
 its row, and a message published but not started after ``OUTBOX_REDELIVER_AFTER`` is
 published again. That closes the one window where kombu's Redis transport loses a
@@ -13,6 +17,7 @@ unacknowledged set).
 """
 
 import logging
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import partial
 from itertools import chain
@@ -35,13 +40,41 @@ GRACE = timedelta(seconds=10)
 BROKER_ERRORS = (BrokerError, ConnectionError, TimeoutError, OSError)
 #: The message header that tells a worker the task came from the outbox.
 HEADER = "taskhub_outbox"
+#: Messages committed during the current request, to publish once its response is sent.
+after_response: ContextVar[list[OutboxMessage] | None] = ContextVar(
+    "taskhub_outbox_after_response", default=None
+)
 
 
 def enqueue(task: Task, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Send ``task(*args, **kwargs)`` after the current transaction commits, never lost."""
     message = OutboxMessage.objects.create(task_name=task.name, args=list(args), kwargs=kwargs)
-    transaction.on_commit(partial(publish, message))
+    transaction.on_commit(partial(publish_or_defer, message))
     return message
+
+
+def publish_or_defer(message: OutboxMessage) -> None:
+    """Publish now, or after the response when in a request (not in eager mode, where
+    the task runs inline and its exceptions belong to the request)."""
+    deferred = after_response.get()
+    if deferred is None or current_app.conf.task_always_eager:
+        publish(message)
+    else:
+        deferred.append(message)
+
+
+def defer_until_response_sent() -> None:
+    after_response.set([])
+
+
+def publish_deferred(**kwargs: Any) -> None:
+    """``request_finished`` receiver: publish what the request committed; when the
+    broker is down, stop at the first failure (the relay has the rest)."""
+    deferred = after_response.get()
+    after_response.set(None)
+    for message in deferred or ():
+        if not publish(message):
+            break
 
 
 def publish(message: OutboxMessage) -> bool:

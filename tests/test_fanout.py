@@ -1,12 +1,16 @@
 """``taskhub.fanout.send_many``: many messages per round trip, the same messages as
 ``.delay()``, routed the same, consumed by a real worker."""
 
-import pytest
+import json
+import time
 
-from taskhub import fanout
-from taskhub.tasks import make_thumbnails, welcome
+import pytest
+import redis
+
+from taskhub import fanout, outbox
+from taskhub.tasks import make_thumbnails, send_email, welcome
 from tests.probe_tasks import record
-from tests.workers import queue_length, running_worker, wait_for
+from tests.workers import publishing_to, queue_length, running_worker, wait_for
 
 
 def test_in_eager_mode_each_call_runs_inline(tmp_path):
@@ -31,3 +35,38 @@ def test_batched_messages_are_routed_like_delay_and_all_consumed(redis_broker, t
         effects = probe / "effects"
         wait_for(lambda: effects.exists() and len(list(effects.iterdir())) == 1200, 60, "all")
     assert queue_length(redis_broker, tmp_path, "normal") == 0
+
+
+@pytest.mark.integration
+def test_each_message_is_the_one_apply_async_would_store_but_for_the_args_preview(
+    redis_broker, monkeypatch
+):
+    task_id = "f0e1d2c3-0000-4000-8000-000000000000"
+    args, kwargs = ("to@example.com", "newsletter", {"n": 1.5, "day": "2026-11-23"}), {"key": "k"}
+    send_email.apply_async(args, kwargs, task_id=task_id)
+    monkeypatch.setattr(fanout, "uuid", lambda: task_id)
+    fanout.send_many(send_email, [(args, kwargs)])
+    monkeypatch.setattr(fanout, "lpush_ready", lambda *_: False)
+    fanout.send_many(send_email, [(args, kwargs)])
+    client = redis.Redis.from_url(redis_broker)
+    celerys, redis_fast_path, other_brokers_path = (
+        json.loads(raw) for raw in reversed(client.lrange("normal", 0, -1))
+    )
+    assert celerys["headers"].pop("argsrepr") == repr(args)
+    assert celerys["headers"].pop("kwargsrepr") == repr(kwargs)
+    tags = set()
+    for message in (celerys, redis_fast_path, other_brokers_path):
+        tags.add(message["properties"].pop("delivery_tag"))
+    assert len(tags) == 3
+    for message in (redis_fast_path, other_brokers_path):
+        assert message["headers"].pop("argsrepr") == message["headers"].pop("kwargsrepr") == ""
+        assert message == celerys
+
+
+@pytest.mark.integration
+def test_an_unreachable_broker_raises_at_once(settings, tmp_path):
+    with publishing_to(settings, "redis://127.0.0.1:1/0", tmp_path):
+        started = time.monotonic()
+        with pytest.raises(outbox.BROKER_ERRORS):
+            fanout.send_many(welcome, [(("u",), {})])
+    assert time.monotonic() - started < 5

@@ -1,15 +1,18 @@
-"""The transactional outbox, without a broker: eager mode, and a publisher that fails."""
+"""The transactional outbox: eager mode, a publisher that fails, and when a request publishes."""
 
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from taskhub import outbox
+from taskhub.middleware import PublishAfterResponseMiddleware
 from taskhub.models import OutboxMessage
 from tests.probe_tasks import record
+from tests.workers import queue_length
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +124,33 @@ def test_a_message_naming_an_unknown_task_is_kept_with_the_reason_and_the_relay_
     renamed.refresh_from_db()
     assert renamed.published_at is None
     assert renamed.last_error == "NotRegistered: no task named 'taskhub.renamed_since'"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_in_a_request_the_message_is_published_once_the_response_is_sent(
+    redis_broker, rf, tmp_path
+):
+    def view(request):
+        with transaction.atomic():
+            outbox.enqueue(record, str(tmp_path), "a")
+        return HttpResponse("created")
+
+    response = PublishAfterResponseMiddleware(view)(rf.post("/"))
+    [message] = OutboxMessage.objects.all()
+    assert message.published_at is None, "the response is not held up by the broker"
+    assert queue_length(redis_broker, tmp_path, "normal") == 0
+    response.close()  # what the WSGI server does once it has sent the response
+    message.refresh_from_db()
+    assert message.published_at is not None
+    assert queue_length(redis_broker, tmp_path, "normal") == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_request_the_message_is_published_at_commit(redis_broker, tmp_path):
+    with transaction.atomic():
+        message = outbox.enqueue(record, str(tmp_path), "a")
+    message.refresh_from_db()
+    assert message.published_at is not None
+    assert queue_length(redis_broker, tmp_path, "normal") == 1
