@@ -8,12 +8,14 @@ caller can decide: ``EmailRejected`` (permanent: retrying cannot help) and
 import logging
 import re
 import smtplib
+from contextlib import nullcontext
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -85,16 +87,14 @@ def send_once(
         raise EmailRejected(f"{key}: no recipient address")
     subject, text, html = render(template, context)
     now = timezone.now()
-    _, created = SentEmail.objects.get_or_create(
+    created = insert_claim(
         key=key,
-        defaults={
-            "kind": kind,
-            "recipient": to,
-            "subject": subject,
-            "user": user,
-            "claimed_at": now,
-            "attempts": 1,
-        },
+        kind=kind,
+        recipient=to,
+        subject=subject,
+        user=user,
+        claimed_at=now,
+        attempts=1,
     )
     lease = timedelta(seconds=conf.time_limit("email").hard)
     claimed = created or (
@@ -123,6 +123,24 @@ def send_once(
     )
     logger.info("sent %s to %s", key, to)
     return Outcome.SENT
+
+
+def insert_claim(**fields: Any) -> bool:
+    """Create the claimed row; False if a row with its key exists already.
+
+    A first delivery, the common case, costs one INSERT: no SELECT before it, and no
+    transaction around it unless the caller is in one (then a savepoint, so that a
+    duplicate key does not break the caller's transaction).
+    """
+    in_transaction = transaction.get_connection().in_atomic_block
+    try:
+        with transaction.atomic() if in_transaction else nullcontext():
+            SentEmail.objects.create(**fields)
+    except IntegrityError:
+        if not SentEmail.objects.filter(key=fields["key"]).exists():
+            raise  # not the duplicate key: a user deleted meanwhile, say
+        return False
+    return True
 
 
 def send_welcome(username: str, connection: Any = None) -> Outcome:
