@@ -7,7 +7,6 @@ Each contender runs in a fresh process, so its peak RSS is its own.
 
 import io
 import json
-import resource
 import sys
 import time
 
@@ -91,7 +90,7 @@ def one(name: str, folder: str) -> dict:
             started = time.perf_counter()
             assert function(data) == len(SIZES) * len(QUALITY)
             times.append((time.perf_counter() - started) * 1000)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    peak = harness.peak_rss_mb()
     return {"ms": harness.median(times), "peak_mb": peak}
 
 

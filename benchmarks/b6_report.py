@@ -3,7 +3,6 @@
 into a file (the limit). Each run is a fresh process, so its peak RSS is its own."""
 
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -76,7 +75,7 @@ def one(which: str, report_params: dict[str, str]) -> dict:
     started = time.perf_counter()
     rows = function(report_params)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    peak = harness.peak_rss_mb()
     return {"rows": rows, "seconds": seconds, "peak_mb": peak}
 
 

@@ -81,6 +81,13 @@ def in_fresh_process(module: str, *args: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def peak_rss_mb() -> int:
+    """This process's own peak RSS. Not ``getrusage``'s ``ru_maxrss``: Linux carries it
+    across ``exec``, so a child started by a large parent reports the parent's peak."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024
+
+
 def flush_redis() -> None:
     import redis
 
