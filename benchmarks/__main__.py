@@ -25,7 +25,7 @@ def main(names: list[str]) -> None:
         sys.exit(f"unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}")
     header = (
         f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {harness.machine()}, "
-        f"`python -m benchmarks {' '.join(names)}`.\n\n"
+        f"`{' '.join(['python -m benchmarks', *names])}`.\n\n"
     )
     results = harness.ROOT / "benchmarks" / "results.md"
     sections = []
