@@ -3,8 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.http import HttpResponse
+from django.test import AsyncClient
+from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -154,3 +157,20 @@ def test_outside_a_request_the_message_is_published_at_commit(redis_broker, tmp_
     message.refresh_from_db()
     assert message.published_at is not None
     assert queue_length(redis_broker, tmp_path, "normal") == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_too_the_message_is_published_when_the_request_finishes(redis_broker, tmp_path):
+    response = async_to_sync(AsyncClient().post)(
+        reverse("taskhub:signup"),
+        {
+            "username": "asgi",
+            "email": "asgi@example.com",
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+    )
+    assert response.status_code == 302
+    assert OutboxMessage.objects.get().published_at is not None
+    assert queue_length(redis_broker, tmp_path, "high") == 1
