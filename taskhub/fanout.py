@@ -31,6 +31,8 @@ from kombu.serialization import dumps as serialize
 from kombu.utils.uuid import uuid
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+# Options that go into the message itself rather than to the broker.
+MESSAGE_OPTIONS = ("countdown", "eta", "expires", "time_limit", "soft_time_limit")
 # Stand-ins in the message template, replaced per message; none needs JSON escaping.
 TASK_ID, BODY, DELIVERY_TAG = "@taskhub-task-id@", "@taskhub-body@", "@taskhub-delivery-tag@"
 
@@ -49,7 +51,11 @@ def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **optio
         return len(calls)
     route = app.amqp.router.route(dict(options), task.name, (), {})
     queue = route.pop("queue")
-    message_options = {k: route.pop(k) for k in ("countdown", "eta", "expires") if k in route}
+    message_options = {
+        "time_limit": task.time_limit,
+        "soft_time_limit": task.soft_time_limit,
+        **{k: route.pop(k) for k in MESSAGE_OPTIONS if k in route},
+    }
     # Celery's own message for this task, with stand-ins for what differs per call.
     headers, properties, (_, _, embed), _ = app.amqp.as_task_v2(
         TASK_ID,
@@ -58,8 +64,6 @@ def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **optio
         kwargsrepr="",
         origin=anon_nodename(),
         ignore_result=task.ignore_result,
-        time_limit=task.time_limit,
-        soft_time_limit=task.soft_time_limit,
         reply_to=app.thread_oid,
         **message_options,
     )

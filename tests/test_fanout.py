@@ -64,6 +64,14 @@ def test_each_message_is_the_one_apply_async_would_store_but_for_the_args_previe
 
 
 @pytest.mark.integration
+def test_options_for_the_message_go_into_it(redis_broker):
+    fanout.send_many(send_email, [(("to@example.com", "t", {}), {})], time_limit=5, queue="low")
+    [raw] = redis.Redis.from_url(redis_broker).lrange("low", 0, -1)
+    headers = json.loads(raw)["headers"]
+    assert headers["timelimit"] == [5, send_email.soft_time_limit]
+
+
+@pytest.mark.integration
 def test_an_unreachable_broker_raises_at_once(settings, tmp_path):
     with publishing_to(settings, "redis://127.0.0.1:1/0", tmp_path):
         started = time.monotonic()
