@@ -285,9 +285,12 @@ if SENTRY_DSN := os.environ.get("SENTRY_DSN"):
         send_default_pii=False,
     )
 
-# taskhub's own settings; see taskhub/conf.py for all of them and their defaults.
-TASKHUB_SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
-TASKHUB_FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
+# taskhub's own settings; see taskhub/conf.py for all of them and their defaults (set
+# here only when the environment gives them, so that the defaults live in one place).
+if os.environ.get("SITE_URL"):
+    TASKHUB_SITE_URL = os.environ["SITE_URL"]
+if os.environ.get("FLOWER_URL"):
+    TASKHUB_FLOWER_URL = os.environ["FLOWER_URL"]
 TASKHUB_DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS")
 if os.environ.get("EMAIL_RATE_LIMIT"):
     TASKHUB_EMAIL_RATE_LIMIT = os.environ["EMAIL_RATE_LIMIT"]

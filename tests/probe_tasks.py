@@ -18,6 +18,12 @@ from taskhub.tasks import TaskhubTask
 HOARD: list[bytearray] = []
 
 
+def effects(directory: str | Path) -> list[str]:
+    """The keys whose effect exists, sorted."""
+    path = Path(directory) / "effects"
+    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
 def note_run(directory: str, key: str) -> None:
     with open(Path(directory) / "runs.log", "a") as log:
         log.write(f"{key}\n")

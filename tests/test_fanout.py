@@ -9,14 +9,14 @@ import redis
 
 from taskhub import fanout, outbox
 from taskhub.tasks import make_thumbnails, send_email, welcome
-from tests.probe_tasks import record
+from tests.probe_tasks import effects, record
 from tests.workers import publishing_to, queue_length, running_worker, wait_for
 
 
 def test_in_eager_mode_each_call_runs_inline(tmp_path):
     calls = [((str(tmp_path), f"k{i}"), {}) for i in range(5)]
     assert fanout.send_many(record, calls) == 5
-    assert sorted(p.name for p in (tmp_path / "effects").iterdir()) == [f"k{i}" for i in range(5)]
+    assert effects(tmp_path) == [f"k{i}" for i in range(5)]
 
 
 @pytest.mark.integration
@@ -32,8 +32,7 @@ def test_batched_messages_are_routed_like_delay_and_all_consumed(redis_broker, t
     depths = {q: queue_length(redis_broker, tmp_path, q) for q in ("high", "normal", "low")}
     assert depths == {"high": 4, "normal": 1200, "low": 1}
     with running_worker("normal", redis_broker, tmp_path, concurrency=2):
-        effects = probe / "effects"
-        wait_for(lambda: effects.exists() and len(list(effects.iterdir())) == 1200, 60, "all")
+        wait_for(lambda: len(effects(probe)) == 1200, 60, "all")
     assert queue_length(redis_broker, tmp_path, "normal") == 0
 
 

@@ -22,7 +22,7 @@ from taskhub import outbox
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_sales_report
 from tests.images import image_bytes
-from tests.probe_tasks import crash, hang, hog, record
+from tests.probe_tasks import crash, effects, hang, hog, record
 from tests.redis_server import RedisServer
 from tests.test_reports import make_orders
 from tests.test_thumbnails import stored_image
@@ -56,11 +56,6 @@ def probe_dir(tmp_path) -> Path:
     return folder
 
 
-def effects(folder: Path) -> int:
-    path = folder / "effects"
-    return len(list(path.iterdir())) if path.exists() else 0
-
-
 def runs(folder: Path, key: str | None = None) -> int:
     log = folder / "runs.log"
     lines = log.read_text().split() if log.exists() else []
@@ -76,7 +71,7 @@ def report_figures(scenario: str, **measured: int) -> None:
 
 
 def probe_figures(scenario: str, sent: int, folder: Path) -> None:
-    made = effects(folder)
+    made = len(effects(folder))
     report_figures(scenario, sent=sent, ran=runs(folder), effects=made, lost=sent - made)
 
 
@@ -134,31 +129,29 @@ def test_sigkill_mid_work_loses_nothing_and_does_nothing_twice(
             for i in range(200):
                 outbox.enqueue(record, str(probe_dir), f"k{i:04d}", 0.02)
         with running_worker("normal", url, tmp_path, concurrency=2, env=SHORT_VISIBILITY) as w:
-            wait_for(lambda: effects(probe_dir) >= 40, 60, "some work done")
+            wait_for(lambda: len(effects(probe_dir)) >= 40, 60, "some work done")
             w.kill()
-        assert effects(probe_dir) < 200, "the worker was killed before it finished"
+        assert len(effects(probe_dir)) < 200, "the worker was killed before it finished"
         with running_worker("normal", url, tmp_path, concurrency=2, env=SHORT_VISIBILITY):
             wait_for(lambda: relayed_effects(probe_dir) == 200, 60, "all 200 effects")
-    assert sorted(p.name for p in (probe_dir / "effects").iterdir()) == [
-        f"k{i:04d}" for i in range(200)
-    ]
+    assert effects(probe_dir) == [f"k{i:04d}" for i in range(200)]
     probe_figures(f"1. SIGKILL mid-work ({broker})", 200, probe_dir)
 
 
 def relayed_effects(folder: Path) -> int:
     """Effects so far, after the relay beat runs every 30 s has had its turn."""
     outbox.relay_pending()
-    return effects(folder)
+    return len(effects(folder))
 
 
 def test_sigterm_lets_work_in_flight_finish_or_come_back(redis_url, tmp_path, probe_dir):
     send_records(redis_url, tmp_path, probe_dir, 40, 0.3)
     with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY) as w:
-        wait_for(lambda: effects(probe_dir) >= 4, 30, "work in flight")
+        wait_for(lambda: len(effects(probe_dir)) >= 4, 30, "work in flight")
         w.signal(signal.SIGTERM)
         assert w.exit_code(30) == 0, "warm shutdown exits cleanly"
     with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY):
-        wait_for(lambda: effects(probe_dir) == 40, 60, "all 40 effects after the deploy")
+        wait_for(lambda: len(effects(probe_dir)) == 40, 60, "all 40 effects after the deploy")
     probe_figures("2. SIGTERM (deploy)", 40, probe_dir)
 
 
@@ -212,17 +205,17 @@ def test_the_worker_reconnects_after_a_redis_restart_and_drains_the_queue(tmp_pa
     restarts = 0
     try:
         send_records(server.url, tmp_path, probe_dir, 100, 0.02)
-        while effects(probe_dir) < 100:
+        while len(effects(probe_dir)) < 100:
             with running_worker(
                 "normal", server.url, tmp_path, concurrency=2, env=SHORT_VISIBILITY
             ) as worker:
                 if restarts == 0:
-                    wait_for(lambda: effects(probe_dir) >= 20, 30, "some work done")
+                    wait_for(lambda: len(effects(probe_dir)) >= 20, 30, "some work done")
                     server.stop()
                     time.sleep(1)
                     server.start()
                 wait_for(
-                    lambda w=worker: effects(probe_dir) == 100 or w.process.poll() is not None,
+                    lambda w=worker: len(effects(probe_dir)) == 100 or w.process.poll() is not None,
                     60,
                     "the queue drained after restart",
                 )
@@ -232,7 +225,7 @@ def test_the_worker_reconnects_after_a_redis_restart_and_drains_the_queue(tmp_pa
             assert restarts <= 1, "one restart by the supervisor is enough"
     finally:
         server.stop()
-    made = effects(probe_dir)
+    made = len(effects(probe_dir))
     report_figures(
         "4. Redis restart",
         sent=100,
@@ -298,7 +291,7 @@ def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(redis_url, tmp
         crash.apply_async((str(probe_dir), "poison"), task_id="poison", connection=connection)
         record.apply_async((str(probe_dir), "after"), connection=connection)
     with running_worker("normal", redis_url, tmp_path, concurrency=1, env=SHORT_VISIBILITY):
-        wait_for(lambda: effects(probe_dir) == 1, 120, "the task queued after the poison")
+        wait_for(lambda: len(effects(probe_dir)) == 1, 120, "the task queued after the poison")
         wait_for(
             lambda: TaskResult.objects.filter(task_id="poison", status="FAILURE").exists(),
             30,
@@ -311,7 +304,7 @@ def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(redis_url, tmp
         "7. Poison message",
         poison_runs=runs(probe_dir, "poison"),
         dead_lettered=DeliveryCount.objects.filter(dead_lettered_at__isnull=False).count(),
-        later_tasks_done=effects(probe_dir),
+        later_tasks_done=len(effects(probe_dir)),
     )
     assert runs(probe_dir, "poison") == 3, "it ran MAX_DELIVERIES times, then never again"
 
@@ -364,7 +357,7 @@ def test_a_pickled_message_is_refused_not_executed(redis_url, tmp_path, probe_di
         record.apply_async((str(probe_dir), "pickled"), serializer="pickle", connection=connection)
         record.apply_async((str(probe_dir), "json"), connection=connection)
     with running_worker("normal", redis_url, tmp_path) as worker:
-        wait_for(lambda: effects(probe_dir) == 1, 30, "the JSON task")
+        wait_for(lambda: len(effects(probe_dir)) == 1, 30, "the JSON task")
         wait_for(lambda: "Refusing to deserialize" in worker.log(), 10, "the refusal")
     assert [p.name for p in (probe_dir / "effects").iterdir()] == ["json"]
     assert runs(probe_dir, "pickled") == 0

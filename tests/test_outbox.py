@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 from taskhub import outbox
 from taskhub.middleware import PublishAfterResponseMiddleware
 from taskhub.models import OutboxMessage
-from tests.probe_tasks import record
+from tests.probe_tasks import effects, record
 from tests.workers import queue_length
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +26,6 @@ def broker_down(monkeypatch):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(record, "apply_async", refuse)
-
-
-def effects(folder) -> list[str]:
-    path = folder / "effects"
-    return sorted(p.name for p in path.iterdir()) if path.exists() else []
 
 
 def age(message: OutboxMessage, **fields_ago: timedelta) -> None:
