@@ -71,6 +71,15 @@ def test_options_for_the_message_go_into_it(redis_broker):
 
 
 @pytest.mark.integration
+def test_a_call_that_is_not_args_and_kwargs_is_refused_and_its_batch_not_sent(
+    redis_broker, tmp_path
+):
+    with pytest.raises(TypeError, match=r"each call must be \(args tuple, kwargs dict\)"):
+        fanout.send_many(welcome, [(("ada",), {}), ("bob", {})])
+    assert queue_length(redis_broker, tmp_path, "high") == 0
+
+
+@pytest.mark.integration
 def test_an_unreachable_broker_raises_at_once(settings, tmp_path):
     with publishing_to(settings, "redis://127.0.0.1:1/0", tmp_path):
         started = time.monotonic()
