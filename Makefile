@@ -2,18 +2,27 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# Running needs requirements.txt and taskhub itself (installed as a host installs it);
+# tests, lint and benchmarks add requirements-dev.txt.
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 FLOWER_AUTH_FILE := var/flower-basic-auth
 
-.PHONY: install run test lint format bench clean
+.PHONY: install install-dev run worker test lint format bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	rm -f $(VENV)/.run-* && touch $@
 
-install: $(STAMP)
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.dev-* && touch $@
+
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
 
 $(FLOWER_AUTH_FILE):
 	mkdir -p var
@@ -22,7 +31,7 @@ $(FLOWER_AUTH_FILE):
 
 # Web, a worker for `high`, a worker for `normal,low`, beat and Flower, in the foreground.
 # Flower always asks for a password: FLOWER_BASIC_AUTH, or one generated into var/.
-run: install $(FLOWER_AUTH_FILE)
+run: $(RUN_STAMP) $(FLOWER_AUTH_FILE)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "web      http://127.0.0.1:$${WEB_PORT:-8000}/"
 	@echo "admin    http://127.0.0.1:$${WEB_PORT:-8000}/admin/ (python manage.py createsuperuser)"
@@ -31,21 +40,25 @@ run: install $(FLOWER_AUTH_FILE)
 	FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-$$(cat $(FLOWER_AUTH_FILE))}" PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/honcho start -f Procfile
 
-test: install
+# One worker, as in production: make worker Q=high ARGS="--pool threads -c 16"
+worker: $(RUN_STAMP)
+	$(BIN)/celery -A project worker -Q $(Q) --loglevel INFO $(ARGS)
+
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-lint: install
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # Not part of `make test`: real Redis and PostgreSQL, minutes of load. See benchmarks/README.md.
-bench: install
+bench: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache build dist *.egg-info

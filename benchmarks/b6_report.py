@@ -20,7 +20,7 @@ SLICES = (("~100k rows", 0, 99), ("1M rows", 0, DAYS))
 def seed() -> None:
     from django.core.management import call_command
 
-    from taskhub.models import Order
+    from project.demo.models import Order
 
     if Order.objects.count() != ORDERS:
         Order.objects.all().delete()
@@ -31,7 +31,7 @@ def params(first: int, last: int) -> dict[str, str]:
     from django.db.models import Min
     from django.utils import timezone
 
-    from taskhub.models import Order
+    from project.demo.models import Order
 
     oldest = timezone.localdate(Order.objects.aggregate(Min("created_at"))["created_at__min"])
     return {
@@ -57,8 +57,7 @@ def copy_export(report_params: dict[str, str]) -> int:
 
     from taskhub import reports
 
-    queryset = reports.KINDS["orders"].queryset(*reports.date_range(report_params))
-    sql, sql_params = queryset.query.sql_with_params()
+    sql, sql_params = reports.sql_with_params(reports.get_kind("orders").rows(report_params))
     rows = 0
     with connection.cursor() as cursor, tempfile.TemporaryFile() as out:
         query = cursor.mogrify(sql, sql_params)

@@ -13,8 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from taskhub.queues import DEFAULT_QUEUE, TASK_QUEUES
-from taskhub.schedule import BEAT_SCHEDULE
+import taskhub.celery
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKHUB_VAR_DIR", BASE_DIR / "var"))
@@ -53,6 +52,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Check ids to silence, comma-separated (e.g. taskhub.E003 for a deliberately short
+# Redis visibility timeout in a fault test).
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +66,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "taskhub",
+    "project.demo",
 ]
 
 MIDDLEWARE = [
@@ -173,103 +176,55 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(task_name)s[%(task_id)s] %(message)s"
+# One configuration for the web, the workers and beat (project/celery.py hands it to
+# Celery), in taskhub's format: every record names its task ("-" outside a task).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task": {"()": "taskhub.log.TaskContextFilter"}},
-    "formatters": {"plain": {"format": LOG_FORMAT}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["task"]}
-    },
+    "formatters": {"plain": {"format": taskhub.celery.LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
 
-def broker_transport_options(url: str, var_dir: Path) -> dict:
-    """Transport options fitted to the broker the URL names.
-
-    The filesystem broker keeps its queues under ``var/broker/`` (created here, on
-    demand). On Redis, an unacknowledged message is redelivered once the visibility
-    timeout has passed, so the timeout must be longer than the longest task may run.
-    ``CELERY_BROKER_TRANSPORT_OPTIONS`` (a JSON object) is merged over these.
-    """
-    options: dict = {}
-    if url.startswith("filesystem:"):
-        folders = {
-            "data_folder_in": var_dir / "broker" / "queues",
-            "data_folder_out": var_dir / "broker" / "queues",
-            "control_folder": var_dir / "broker" / "control",
-        }
-        for folder in folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
-        options = {**{k: str(v) for k, v in folders.items()}, "polling_interval": 0.1}
-    elif url.startswith(("redis:", "rediss:", "redis+socket:")):
-        options = {
-            "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60),
-            # A publisher that finds no broker gives up at once rather than retrying for
-            # seconds inside a web request: the outbox keeps the message for later.
-            # Workers and beat reconnect with their own, unbounded, retry loops.
-            "max_retries": 0,
-            "socket_connect_timeout": 2,
-        }
-    return options | json.loads(os.environ.get("CELERY_BROKER_TRANSPORT_OPTIONS") or "{}")
+def filesystem_broker_options(var_dir: Path) -> dict[str, str | float]:
+    """kombu's filesystem broker, the embedded default: its queues under ``var/broker/``
+    (created here, on demand)."""
+    folders = {
+        "data_folder_in": var_dir / "broker" / "queues",
+        "data_folder_out": var_dir / "broker" / "queues",
+        "control_folder": var_dir / "broker" / "control",
+    }
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return {**{name: str(folder) for name, folder in folders.items()}, "polling_interval": 0.1}
 
 
-# Celery: every setting below is read by project/celery.py through namespace="CELERY".
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
-CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, VAR_DIR)
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
-CELERY_RESULT_EXTENDED = True
-CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = True
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_RESULT_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_QUEUES = TASK_QUEUES
-CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
-# Put project-level overrides before taskhub's router, e.g.
-# [{"taskhub.welcome": {"queue": "normal"}}, "taskhub.queues.route_task"].
-CELERY_TASK_ROUTES = json.loads(os.environ.get("CELERY_TASK_ROUTES", "null")) or [
-    "taskhub.queues.route_task"
-]
-# Celery closes every database connection before and after each task unless told to
-# reuse them: a PostgreSQL connection costs a server process fork, and with 32 email
-# threads that was most of the worker's time (B3). Kept for 100 tasks, then renewed.
-CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100)
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
-# A pool process is replaced once it has grown past this many KiB (Pillow and big
-# querysets leave fragmented heaps behind), or has run this many tasks: no worker grows
-# without bound. Replacing one costs a fork of a Django process; at one per 1,000 tasks
-# it took 30% of a busy worker's main process (B7), hence 10,000.
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 10_000)
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 512 * 1024)
-CELERY_TASK_TRACK_STARTED = True
-# Task events cost every task ~0.6 ms (B8) and feed only Flower, which switches them on
-# in the workers itself while it runs (its --enable-events, on by default). "task-sent"
-# events cost every .delay() a second publish and add only the PENDING state to Flower.
-CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
-CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
-# Worker logs: every line names its task (taskhub.log adds the fields to all records).
-CELERY_WORKER_LOG_FORMAT = (
-    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s] %(name)s: %(message)s"
-)
-CELERY_WORKER_TASK_LOG_FORMAT = CELERY_WORKER_LOG_FORMAT
+def celery_settings_from_environment() -> dict[str, object]:
+    """Every ``CELERY_*`` environment variable, as the Celery setting of that name: JSON
+    when it parses as JSON (``1``, ``true``, ``{"visibility_timeout": 10800}``), else the
+    text. taskhub.celery.configure(app) fills in whatever is left unset."""
+    found: dict[str, object] = {}
+    for name, value in os.environ.items():
+        if name.startswith("CELERY_") and value:
+            try:
+                found[name] = json.loads(value)
+            except json.JSONDecodeError:
+                found[name] = value
+    return found
 
-# Eager mode runs .delay() inline. The new name is set only when its environment variable
-# is, so that Celery falls back to the old name, CELERY_ALWAYS_EAGER, when a developer
-# types that one in their settings: either name then works.
-if os.environ.get("CELERY_TASK_ALWAYS_EAGER"):
-    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
-# taskhub's own nightly job purges old results; Celery's built-in one would duplicate it.
-CELERY_RESULT_EXPIRES = None
+
+# Celery: project/celery.py reads these through namespace="CELERY". Only what differs
+# from taskhub's defaults (taskhub/celery.py) is here: the embedded broker for
+# development, and whatever the environment sets. Setting CELERY_ALWAYS_EAGER (the old
+# name) or CELERY_TASK_ALWAYS_EAGER (the new one) runs tasks inline.
+CELERY_BROKER_URL = "filesystem://localhost/"
+globals().update(celery_settings_from_environment())
+if (
+    CELERY_BROKER_URL.startswith("filesystem:")
+    and "CELERY_BROKER_TRANSPORT_OPTIONS" not in globals()
+):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 
 # Errors to Sentry when SENTRY_DSN is set (web requests and tasks); unset, nothing changes.
 if SENTRY_DSN := os.environ.get("SENTRY_DSN"):

@@ -1,9 +1,18 @@
-from django.contrib import admin
+"""Rows that record what happened (sent emails, the outbox, dead letters, operator
+actions) are read-only: they change through actions that say what they do, and each
+action is recorded (``OperatorAction``) by ``taskhub.operations``."""
 
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from taskhub import operations
 from taskhub.models import (
     DeliveryCount,
     Image,
-    Order,
+    OperatorAction,
     OutboxMessage,
     Report,
     SentEmail,
@@ -11,8 +20,36 @@ from taskhub.models import (
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def run_action(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, act: Any
+) -> None:
+    """Apply ``act(row, user)`` to each selected row; say what was done and refused."""
+    done, refused = 0, []
+    for row in queryset:
+        try:
+            act(row, request.user)
+            done += 1
+        except operations.ActionRefused as exc:
+            refused.append(str(exc))
+    if done:
+        modeladmin.message_user(request, f"{done} done.", messages.SUCCESS)
+    for reason in refused:
+        modeladmin.message_user(request, f"Refused: {reason}", messages.WARNING)
+
+
 @admin.register(SentEmail)
-class SentEmailAdmin(admin.ModelAdmin):
+class SentEmailAdmin(ReadOnlyAdmin):
     list_display = ("key", "recipient", "status", "attempts", "sent_at")
     list_filter = ("status", "kind")
     search_fields = ("key", "recipient")
@@ -36,23 +73,39 @@ class ReportAdmin(admin.ModelAdmin):
     list_display = ("pk", "kind", "owner", "status", "progress", "row_count", "created_at")
     list_filter = ("status", "kind")
     readonly_fields = ("progress", "row_count", "error", "started_at", "finished_at")
+    actions = ["cancel"]
 
-
-@admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "customer_name", "amount", "created_at")
-    date_hierarchy = "created_at"
-    search_fields = ("number", "customer_email")
+    @admin.action(description="Cancel the selected reports (queued or running)")
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(self, request, queryset, operations.cancel_report)
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ("task_name", "task_id", "created_at", "published_at", "attempts", "last_error")
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("task_name", "task_id", "created_at", "published_at", "started_at", "attempts")
     list_filter = ("task_name", ("published_at", admin.EmptyFieldListFilter))
-    readonly_fields = ("task_id", "created_at", "published_at", "attempts", "last_error")
+    search_fields = ("task_id", "task_name")
+    actions = ["republish"]
+
+    @admin.action(description="Publish the selected messages now (not started ones only)")
+    def republish(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(self, request, queryset, operations.republish)
 
 
 @admin.register(DeliveryCount)
-class DeliveryCountAdmin(admin.ModelAdmin):
+class DeliveryCountAdmin(ReadOnlyAdmin):
     list_display = ("task_name", "task_id", "deliveries", "dead_lettered_at", "updated_at")
     list_filter = ("task_name", ("dead_lettered_at", admin.EmptyFieldListFilter))
+    search_fields = ("task_id", "task_name")
+    actions = ["requeue"]
+
+    @admin.action(description="Requeue the selected dead-lettered tasks, once each")
+    def requeue(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(self, request, queryset, operations.requeue_dead_letter)
+
+
+@admin.register(OperatorAction)
+class OperatorActionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "verb", "target")
+    list_filter = ("verb",)
+    search_fields = ("target",)

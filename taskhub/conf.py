@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "RESULT_RETENTION_DAYS": 30,
     # Longest side, in pixels, of each thumbnail; never upscaled.
     "THUMBNAIL_SIZES": (128, 256, 512),
+    # Each thumbnail is written in each of these formats: Pillow's format name and its
+    # save options.
+    "THUMBNAIL_FORMATS": {"jpeg": {"quality": 85}, "webp": {"quality": 80, "method": 4}},
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     # Days a report file, or the files of a deleted image, are kept.
     "FILE_RETENTION_DAYS": 7,
@@ -44,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_OUTBOX_MAX_AGE": 120,
     # Linked from the status page.
     "FLOWER_URL": "http://127.0.0.1:5555/",
-    # Who receives the nightly sales report.
+    # Who receives the reports of the kinds registered as daily, every night.
     "DAILY_REPORT_RECIPIENTS": (),
     # Absolute links in emails (a report's download link) start with this.
     "SITE_URL": "http://127.0.0.1:8000",

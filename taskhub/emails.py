@@ -18,10 +18,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
-from taskhub import conf, mail
-from taskhub.models import SentEmail
+from taskhub import conf, mail, reports
+from taskhub.models import Report, SentEmail
 
 logger = logging.getLogger(__name__)
 
@@ -158,3 +159,45 @@ def send_welcome(username: str, connection: Any = None) -> Outcome:
         user=user,
         connection=connection,
     )
+
+
+def absolute_url(path: str) -> str:
+    return conf.get("SITE_URL").rstrip("/") + path
+
+
+def download_url(report: Report) -> str:
+    return absolute_url(reverse("taskhub:report-download", args=[report.pk]))
+
+
+def report_ready_message(report: Report) -> dict[str, Any]:
+    """The ``send_email`` arguments of the owner's "your report is ready" email."""
+    return {
+        "to": report.owner.email,
+        "template": "report_ready",
+        "context": {
+            "kind": reports.get_kind(report.kind).title,
+            "rows": report.row_count,
+            "url": download_url(report),
+        },
+        "key": f"report_ready:{report.pk}",
+    }
+
+
+def daily_report_messages(report: Report, recipients: list[str]) -> list[dict[str, Any]]:
+    """The ``send_email`` arguments of a daily report's email to each recipient."""
+    day = report.params["start"]
+    context = {
+        "title": reports.get_kind(report.kind).title,
+        "day": day,
+        "rows": report.row_count,
+        "url": download_url(report),
+    }
+    return [
+        {
+            "to": recipient,
+            "template": "daily_report",
+            "context": context,
+            "key": f"daily:{report.kind}:{day}:{recipient}",
+        }
+        for recipient in recipients
+    ]

@@ -19,10 +19,7 @@ from kombu import Connection
 from kombu.transport import virtual
 
 from taskhub import conf, outbox
-from taskhub.queues import TASK_QUEUES
-from taskhub.schedule import BEAT_SCHEDULE
-
-QUEUE_NAMES = tuple(queue.name for queue in TASK_QUEUES)
+from taskhub.celery import queue_names
 
 
 def queue_depth(connection: Connection, queue: str) -> int:
@@ -78,11 +75,12 @@ class Health:
 
 def broker_facts(timeout: float) -> tuple[bool, dict[str, int | None], dict[str, list[str]], str]:
     """Reachable?, depth per queue, queues per worker, and why not when unreachable."""
-    depths: dict[str, int | None] = dict.fromkeys(QUEUE_NAMES)
+    names = queue_names(current_app)
+    depths: dict[str, int | None] = dict.fromkeys(names)
     try:
         with current_app.connection_for_write(connect_timeout=timeout) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-            for queue in QUEUE_NAMES:
+            for queue in names:
                 depths[queue] = queue_depth(connection, queue)
             inspect = current_app.control.inspect(timeout=timeout, connection=connection)
             answers = inspect.active_queues() or {}
@@ -93,12 +91,13 @@ def broker_facts(timeout: float) -> tuple[bool, dict[str, int | None], dict[str,
 
 
 def beat_facts() -> list[JobHealth]:
-    rows = {t.name: t for t in PeriodicTask.objects.filter(name__in=list(BEAT_SCHEDULE))}
+    schedule = current_app.conf.beat_schedule
+    rows = {t.name: t for t in PeriodicTask.objects.filter(name__in=list(schedule))}
     return [
         JobHealth(name, True, rows[name].enabled, rows[name].last_run_at)
         if name in rows
         else JobHealth(name, False, False, None)
-        for name in BEAT_SCHEDULE
+        for name in schedule
     ]
 
 

@@ -43,6 +43,7 @@ class WorkStatus(models.TextChoices):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Image(models.Model):
@@ -83,29 +84,13 @@ class Thumbnail(models.Model):
         return f"{self.image_id}: {self.size} {self.format}"
 
 
-class Order(models.Model):
-    """Sales data that the reports export; seed it with ``manage.py seed_orders``."""
-
-    number = models.CharField(max_length=32, unique=True)
-    customer_name = models.CharField(max_length=200)
-    customer_email = models.EmailField()
-    amount = models.DecimalField(max_digits=10, decimal_places=2)
-    created_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        ordering = ["created_at"]
-
-    def __str__(self) -> str:
-        return self.number
-
-
 class Report(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
     kind = models.CharField(max_length=50)
     params = models.JSONField(default=dict)
-    # Set for reports made by a schedule (``daily_sales:2026-11-22``), so a job fired
+    # Set for reports made by a schedule (``daily:orders:2026-11-22``), so a job fired
     # twice finds the report it already made.
     dedupe_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
     status = models.CharField(max_length=10, choices=WorkStatus, default=WorkStatus.PENDING)
@@ -171,3 +156,29 @@ class DeliveryCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}[{self.task_id}] x{self.deliveries}"
+
+
+class OperatorAction(models.Model):
+    """What a person did to the work from the status page or the admin: who, when, to
+    what. ``target`` is unique per ``verb`` where doing it twice would do it twice (a
+    requeue), which makes such an action idempotent."""
+
+    class Verb(models.TextChoices):
+        REQUEUE = "requeue"
+        REPUBLISH = "republish"
+        CANCEL = "cancel"
+
+    verb = models.CharField(max_length=20, choices=Verb)
+    target = models.CharField(max_length=255, help_text="what it was done to")
+    once_key = models.CharField(max_length=300, unique=True, null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.target} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"

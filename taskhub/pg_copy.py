@@ -9,13 +9,12 @@ meanwhile through Django's connection is seen at once; progress is measured agai
 planner's estimate, the row count is the one COPY reports.
 """
 
+import importlib.util
 import time
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
 
-import psycopg
 from django.db import connection
-from django.db.models import QuerySet
 
 #: PostgreSQL type OIDs, from ``pg_type``.
 TEXT_TYPES = {19, 25, 1042, 1043}
@@ -27,7 +26,9 @@ FORMULA_STARTS = "'=', '+', '-', '@', E'\\t', E'\\r'"
 
 
 def available() -> bool:
-    return connection.vendor == "postgresql"
+    """On PostgreSQL through psycopg 3 (optional: ``taskhub[postgres]``); psycopg2 and
+    other databases take the row-by-row path."""
+    return connection.vendor == "postgresql" and importlib.util.find_spec("psycopg") is not None
 
 
 def cell_sql(column: str, type_code: int) -> str:
@@ -49,18 +50,20 @@ def cell_sql(column: str, type_code: int) -> str:
 
 
 def copy_csv(
-    queryset: QuerySet,
+    sql: str,
+    params: Sequence[Any],
     header: tuple[str, ...],
     out: BinaryIO,
     on_progress: Callable[[int, int], None],
     updates: int,
 ) -> int:
-    """Write ``header`` and the rows of ``queryset`` as CSV to ``out``; return the rows,
+    """Write ``header`` and the rows of ``sql`` as CSV to ``out``; return the rows,
     calling ``on_progress(done, expected)`` at most ``updates`` times for a right
     estimate, and never more than every ``PROGRESS_INTERVAL`` seconds."""
-    # The SQL below is Django's own for the queryset, with its parameters quoted by
-    # psycopg (mogrify), wrapped in column names made here: nothing from a request.
-    sql, params = queryset.query.sql_with_params()
+    # The SQL is Django's own for a queryset, or a report kind's, with its parameters
+    # quoted by psycopg (mogrify), wrapped in column names made here.
+    import psycopg
+
     own = connection.get_new_connection(connection.get_connection_params())
     try:
         with psycopg.ClientCursor(own) as cursor:
@@ -89,7 +92,7 @@ def copy_csv(
         own.close()
 
 
-def planned_rows(cursor: psycopg.ClientCursor, query: str) -> int:
+def planned_rows(cursor: Any, query: str) -> int:
     """The planner's estimate: counting first would read every row twice."""
     cursor.execute(f"EXPLAIN (FORMAT JSON) {query}")
     return max(int(cursor.fetchone()[0][0]["Plan"]["Plan Rows"]), 1)

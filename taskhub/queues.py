@@ -1,8 +1,8 @@
 """The three queues and which task goes to which: the only place that says so.
 
 A worker consumes the queues named by ``-Q``: ``celery -A project worker -Q high`` never
-sees a ``low`` task. Routes are looked up by task name, so a project can override one by
-putting its own table before this router in ``CELERY_TASK_ROUTES``.
+sees a ``low`` task. ``taskhub.celery.configure(app)`` puts ``route_task`` after the
+host's own ``CELERY_TASK_ROUTES``, so a host's route for a taskhub task wins.
 """
 
 from typing import Any
@@ -23,7 +23,7 @@ ROUTES: dict[str, str] = {
     "taskhub.send_email": NORMAL,
     "taskhub.make_thumbnails": LOW,
     "taskhub.generate_report": LOW,
-    "taskhub.send_daily_sales_report": LOW,
+    "taskhub.send_daily_reports": LOW,
     "taskhub.purge_task_results": LOW,
     "taskhub.purge_expired_files": LOW,
     "taskhub.relay_outbox": HIGH,

@@ -1,17 +1,29 @@
-"""Service: CSV exports that stream from the database in constant memory.
+"""Service: CSV exports that stream from the database in constant memory, for every
+report kind registered with ``register``.
 
-A report kind says which parameters it takes and which rows it yields. ``generate``
-streams those rows into a temporary file (never a list of all rows): on PostgreSQL with
-``COPY ... TO STDOUT`` (``taskhub.pg_copy``), elsewhere through ``QuerySet.iterator()``;
-then it hands the file to Django's storage, so a retried report starts a new
-file instead of appending to a half-written one.
+A kind says which parameters it takes and which rows it yields: a ``QuerySet`` (of
+``values_list``) or raw ``SQL``. ``generate`` streams those rows into a temporary file
+(never a list of all rows): on PostgreSQL with ``COPY ... TO STDOUT``
+(``taskhub.pg_copy``, used automatically when psycopg is installed), elsewhere row by
+row; then it hands the file to Django's storage, so a retried report starts a new file
+instead of appending to a half-written one.
+
+A host registers its own kinds, typically from its ``AppConfig.ready()``::
+
+    reports.register(reports.ReportKind(
+        name="orders", title="Orders", columns=("number", "created_at", "amount"),
+        rows=lambda params: Order.objects.filter(
+            created_at__range=reports.date_range(params)
+        ).values_list("number", "created_at", "amount"),
+    ))
 """
 
 import csv
 import io
+import itertools
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,12 +31,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from taskhub import conf, pg_copy
-from taskhub.models import Order, Report, WorkStatus
+from taskhub.models import Report, WorkStatus
 
 MAX_RANGE_DAYS = 3660
 PROGRESS_UPDATES = 50
@@ -36,57 +48,25 @@ class ReportParamsError(ValueError):
     """The kind or the parameters of a report request are not acceptable."""
 
 
+class ReportCancelled(Exception):
+    """Someone cancelled the report while it was being made."""
+
+
 @dataclass(frozen=True)
-class ReportKind:
-    title: str
-    header: tuple[str, ...]
-    queryset: Callable[[datetime, datetime], QuerySet]
+class SQL:
+    """Rows from raw SQL, with placeholders (``%s``) for ``params``. Never format a
+    request's values into ``sql``: pass them as ``params``."""
+
+    sql: str
+    params: Sequence[Any] = ()
 
 
-def _orders(start: datetime, end: datetime) -> QuerySet:
-    return (
-        Order.objects.filter(created_at__gte=start, created_at__lt=end)
-        .order_by("created_at", "pk")
-        .values_list("number", "created_at", "customer_name", "customer_email", "amount")
-    )
+Rows = QuerySet | SQL
 
 
-def _sales_by_day(start: datetime, end: datetime) -> QuerySet:
-    return (
-        Order.objects.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(orders=Count("pk"), revenue=Sum("amount"))
-        .order_by("day")
-        .values_list("day", "orders", "revenue")
-    )
-
-
-def _signups(start: datetime, end: datetime) -> QuerySet:
-    return (
-        get_user_model()
-        .objects.filter(date_joined__gte=start, date_joined__lt=end)
-        .order_by("date_joined", "pk")
-        .values_list("username", "email", "date_joined")
-    )
-
-
-KINDS: dict[str, ReportKind] = {
-    "orders": ReportKind(
-        "Orders", ("number", "created_at", "customer", "email", "amount"), _orders
-    ),
-    "sales_by_day": ReportKind("Sales by day", ("day", "orders", "revenue"), _sales_by_day),
-    "signups": ReportKind("Sign-ups", ("username", "email", "date_joined"), _signups),
-}
-
-
-def validate(kind: Any, params: Any) -> dict[str, str]:
-    """Clean report parameters: ``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}``.
-
-    Both dates are inclusive; the range is at most ``MAX_RANGE_DAYS`` long.
-    """
-    if kind not in KINDS:
-        raise ReportParamsError(f"unknown report kind {kind!r}; choose one of {sorted(KINDS)}")
+def validate_date_range(params: Any) -> dict[str, str]:
+    """``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}``: both inclusive, at most
+    ``MAX_RANGE_DAYS`` apart. The default parameters of a report kind."""
     if not isinstance(params, dict):
         raise ReportParamsError("params must be an object")
     unknown = set(params) - {"start", "end"}
@@ -101,6 +81,8 @@ def validate(kind: Any, params: Any) -> dict[str, str]:
             dates[name] = date.fromisoformat(value)
         except ValueError:
             raise ReportParamsError(f"params.{name}={value!r} is not a YYYY-MM-DD date") from None
+        if dates[name] in (date.min, date.max):
+            raise ReportParamsError(f"params.{name}={value!r} is out of range")
     if dates["end"] < dates["start"]:
         raise ReportParamsError("params.end is before params.start")
     if (dates["end"] - dates["start"]).days > MAX_RANGE_DAYS:
@@ -116,6 +98,62 @@ def date_range(params: dict[str, str]) -> tuple[datetime, datetime]:
     return start, end
 
 
+@dataclass(frozen=True)
+class ReportKind:
+    """What a report of this kind contains.
+
+    ``rows(params)`` gets the parameters ``validate`` cleaned. A ``daily`` kind is made
+    every night for the day before, and sent to ``TASKHUB_DAILY_REPORT_RECIPIENTS``.
+    """
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: Callable[[dict[str, Any]], Rows]
+    validate: Callable[[Any], dict[str, Any]] = field(default=validate_date_range)
+    daily: bool = False
+
+
+_registry: dict[str, ReportKind] = {}
+
+
+def register(kind: ReportKind) -> ReportKind:
+    """Make ``kind`` available to the API, the pages and the workers.
+
+    Registering the same name twice replaces the kind (a host may replace taskhub's).
+    """
+    _registry[kind.name] = kind
+    return kind
+
+
+def kinds() -> dict[str, ReportKind]:
+    return dict(_registry)
+
+
+def get_kind(name: Any) -> ReportKind:
+    if not isinstance(name, str) or name not in _registry:
+        raise ReportParamsError(f"unknown report kind {name!r}; choose one of {sorted(_registry)}")
+    return _registry[name]
+
+
+def validate(kind: Any, params: Any) -> dict[str, Any]:
+    """Clean the parameters of a report request of ``kind``, or ReportParamsError."""
+    return get_kind(kind).validate(params)
+
+
+def _signups(params: dict[str, str]) -> QuerySet:
+    start, end = date_range(params)
+    return (
+        get_user_model()
+        .objects.filter(date_joined__gte=start, date_joined__lt=end)
+        .order_by("date_joined", "pk")
+        .values_list("username", "email", "date_joined")
+    )
+
+
+register(ReportKind("signups", "Sign-ups", ("username", "email", "date_joined"), _signups))
+
+
 def cell(value: Any) -> Any:
     """A CSV cell: text made inert in spreadsheets (OWASP CSV injection), and amounts
     with two decimals (SQLite sums decimals without their scale)."""
@@ -126,9 +164,54 @@ def cell(value: Any) -> Any:
     return value
 
 
-def _rows(queryset: QuerySet) -> Iterator[list[Any]]:
-    for row in queryset.iterator(chunk_size=CHUNK_SIZE):
-        yield [cell(value) for value in row]
+def sql_with_params(rows: Rows) -> tuple[str, Sequence[Any]]:
+    if isinstance(rows, SQL):
+        return rows.sql, tuple(rows.params)
+    return rows.query.sql_with_params()
+
+
+def count(rows: Rows) -> int:
+    if isinstance(rows, QuerySet):
+        return rows.count()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({rows.sql}) AS q", rows.params)  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def iterate(rows: Rows) -> Iterator[list[Any]]:
+    """Every row as a list of CSV cells, fetched ``CHUNK_SIZE`` at a time."""
+    if connection.vendor == "sqlite":
+        yield from iterate_in_separate_queries(rows)
+        return
+    if isinstance(rows, QuerySet):
+        for row in rows.iterator(chunk_size=CHUNK_SIZE):
+            yield [cell(value) for value in row]
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(rows.sql, rows.params)
+        while chunk := cursor.fetchmany(CHUNK_SIZE):
+            for row in chunk:
+                yield [cell(value) for value in row]
+
+
+def iterate_in_separate_queries(rows: Rows) -> Iterator[list[Any]]:
+    """On SQLite, one query per chunk, so that no read stays open while progress is
+    written: in WAL mode, a connection whose read began before another connection's
+    commit cannot write ("database is locked" at once, not after the busy timeout), and
+    workers commit all the time. Rows added meanwhile may shift a chunk: SQLite is the
+    development default; production runs on PostgreSQL, which streams."""
+    for offset in itertools.count(0, CHUNK_SIZE):
+        if isinstance(rows, QuerySet):
+            chunk = list(rows[offset : offset + CHUNK_SIZE])
+        else:
+            with connection.cursor() as cursor:
+                page = f"SELECT * FROM ({rows.sql}) AS q LIMIT %s OFFSET %s"  # noqa: S608
+                cursor.execute(page, [*rows.params, CHUNK_SIZE, offset])
+                chunk = cursor.fetchall()
+        for row in chunk:
+            yield [cell(value) for value in row]
+        if len(chunk) < CHUNK_SIZE:
+            return
 
 
 def write_csv(
@@ -142,12 +225,12 @@ def write_csv(
     writer = csv.writer(out)
     writer.writerow(header)
     step = max(total // PROGRESS_UPDATES, 1)
-    count = 0
-    for count, row in enumerate(rows, start=1):
+    done = 0
+    for done, row in enumerate(rows, start=1):
         writer.writerow(row)
-        if count % step == 0:
-            on_progress(count, total)
-    return count
+        if done % step == 0:
+            on_progress(done, total)
+    return done
 
 
 def report_file_name(report: Report) -> str:
@@ -173,53 +256,74 @@ def claim(report: Report) -> bool:
     )
 
 
-def generate(report: Report, storage: Any = default_storage) -> Report:
-    """Build the CSV of a claimed ``report``; on any error, record it as failed and re-raise."""
-    kind = KINDS[report.kind]
+def generate(
+    report: Report,
+    storage: Any = default_storage,
+    on_done: Callable[[Report], None] = lambda report: None,
+) -> Report:
+    """Build the CSV of a claimed ``report``; on any error, record it as failed and re-raise.
+
+    ``on_done(report)`` runs in the transaction that marks the report done: what follows
+    from it (an email through the outbox) is committed with it, or not at all. A report
+    cancelled meanwhile stops at its next progress update, or at the end, leaving no
+    file behind: ``ReportCancelled``.
+    """
+    running = Report.objects.filter(pk=report.pk, status=WorkStatus.RUNNING)
 
     def on_progress(done: int, total: int) -> None:
-        Report.objects.filter(pk=report.pk).update(
-            progress=min(99, done * 100 // max(total, 1)), row_count=done
-        )
+        if not running.update(progress=min(99, done * 100 // max(total, 1)), row_count=done):
+            raise ReportCancelled(f"report {report.pk} was cancelled")
 
     try:
-        queryset = kind.queryset(*date_range(validate(report.kind, report.params)))
+        kind = get_kind(report.kind)
+        rows = kind.rows(kind.validate(report.params))
         with tempfile.TemporaryFile() as raw:
             if pg_copy.available():
-                rows = pg_copy.copy_csv(queryset, kind.header, raw, on_progress, PROGRESS_UPDATES)
+                sql, params = sql_with_params(rows)
+                written = pg_copy.copy_csv(
+                    sql, params, kind.columns, raw, on_progress, PROGRESS_UPDATES
+                )
             else:
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                rows = write_csv(kind.header, _rows(queryset), text, queryset.count(), on_progress)
+                written = write_csv(kind.columns, iterate(rows), text, count(rows), on_progress)
                 text.flush()
                 text.detach()
             raw.seek(0)
             name = report_file_name(report)
             storage.delete(name)
             saved = storage.save(name, File(raw, name=name))
+    except ReportCancelled:
+        raise
     except Exception as exc:
         report.status, report.error = WorkStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        report.save(update_fields=["status", "error"])
+        running.update(status=report.status, error=report.error)
         raise
-    report.file.name = saved
-    report.status, report.progress, report.row_count = WorkStatus.DONE, 100, rows
-    report.error, report.finished_at = "", timezone.now()
-    report.save(update_fields=["file", "status", "progress", "row_count", "error", "finished_at"])
+    done = {"file": saved, "status": WorkStatus.DONE, "progress": 100, "row_count": written}
+    done |= {"error": "", "finished_at": timezone.now()}
+    with transaction.atomic():
+        if not running.update(**done):
+            storage.delete(saved)
+            raise ReportCancelled(f"report {report.pk} was cancelled")
+        report.refresh_from_db()
+        on_done(report)
     return report
 
 
-def daily_sales(day: date) -> tuple[Report, bool]:
-    """The one "sales by day" report of ``day``, made now unless it already was.
+def daily(
+    kind: ReportKind, day: date, on_done: Callable[[Report], None] = lambda report: None
+) -> tuple[Report, bool]:
+    """The one report of ``kind`` for ``day``, made now unless it already was.
 
     The report is found by its unique ``dedupe_key``, so a beat job fired twice, or two
     deliveries of it, produce one report; the second call answers ``made=False``.
     """
     report, _ = Report.objects.get_or_create(
-        dedupe_key=f"daily_sales:{day.isoformat()}",
+        dedupe_key=f"daily:{kind.name}:{day.isoformat()}",
         defaults={
-            "kind": "sales_by_day",
+            "kind": kind.name,
             "params": {"start": day.isoformat(), "end": day.isoformat()},
         },
     )
     if not claim(report):
         return report, False
-    return generate(report), True
+    return generate(report, on_done=on_done), True

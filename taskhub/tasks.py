@@ -3,7 +3,8 @@
 Retried: what may work later (SMTP or network trouble, a locked database), with
 exponential backoff and jitter, a bounded number of times. Failed at once: what never
 will (a missing row, a broken image, a refused address). Queues are chosen in
-``taskhub.queues``, by the names given here.
+``taskhub.queues``; time limits, retries and rate limits are read from ``TASKHUB_*``
+settings when a task is sent or run, never frozen at import.
 """
 
 from datetime import date, timedelta
@@ -12,11 +13,12 @@ from typing import Any
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.signals import worker_ready
+from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
-from django.urls import reverse
 from django.utils import timezone
 
 from taskhub import conf, deliveries, emails, outbox, reports, retention, thumbnails
+from taskhub.celery import is_configured
 from taskhub.models import Image, Report
 
 
@@ -25,12 +27,34 @@ class DeadLettered(Exception):
 
 
 class TaskhubTask(DjangoTask):
-    """Base of every taskhub task: dead-letters a message that keeps killing workers,
-    and tells the outbox that a message it published has started.
+    """Base of every taskhub task.
 
-    Only a delivery the broker marks as redelivered is counted, and only a message
-    carrying the outbox header is marked, so other tasks' runs pay nothing for this.
+    - Its time limits (of its ``family``) and retry limits are read on access.
+    - It refuses to be sent by an app that ``taskhub.celery.configure`` never saw: the
+      message would go to a queue no taskhub worker consumes, and stay there.
+    - It dead-letters a message that keeps killing workers, and tells the outbox that a
+      message it published has started. Only a delivery the broker marks as redelivered
+      is counted, and only a message carrying the outbox header is marked, so other
+      runs pay nothing for this.
     """
+
+    family = "maintenance"
+
+    @property
+    def time_limit(self) -> int:
+        return conf.time_limit(self.family).hard
+
+    @property
+    def soft_time_limit(self) -> int:
+        return conf.time_limit(self.family).soft
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        if not is_configured(self._get_app()):
+            raise ImproperlyConfigured(
+                f"{self.name} was sent by a Celery app that taskhub.celery.configure(app) "
+                "was not called on: add that line to your celery.py (see taskhub.E001)"
+            )
+        return super().apply_async(*args, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if outbox.came_from_outbox(self.request):
@@ -43,37 +67,44 @@ class TaskhubTask(DjangoTask):
         return super().__call__(*args, **kwargs)
 
 
-def limits(family: str) -> dict[str, int]:
-    limit = conf.time_limit(family)
-    return {"soft_time_limit": limit.soft, "time_limit": limit.hard}
+class DatabaseTask(TaskhubTask):
+    """Retried when the database is briefly unavailable (a lock, a failover)."""
+
+    autoretry_for = (OperationalError,)
+    max_retries = 3
+    retry_backoff = True
+    retry_backoff_max = 300
+    retry_jitter = True
 
 
-BACKOFF = {"retry_backoff": True, "retry_backoff_max": 300, "retry_jitter": True}
-# An email's outcome is its SentEmail row: its task result, and its STARTED state, would
-# be two more commits per email (B3). Failures are still stored
-# (CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED) for the status page.
-EMAIL_OPTIONS = {
-    **limits("email"),
-    "ignore_result": True,
-    "track_started": False,
-    **BACKOFF,
-    "autoretry_for": (emails.EmailTemporarilyFailed, OperationalError),
-    "max_retries": conf.get("EMAIL_MAX_RETRIES"),
-    "rate_limit": conf.get("EMAIL_RATE_LIMIT"),
-}
-DATABASE_RETRY = {**BACKOFF, "autoretry_for": (OperationalError,), "max_retries": 3}
+class EmailTask(TaskhubTask):
+    """An email's outcome is its SentEmail row: its task result, and its STARTED state,
+    would be two more commits per email (benchmark B3). Failures are still stored
+    (``task_store_errors_even_if_ignored``) for the status page."""
+
+    family = "email"
+    ignore_result = True
+    track_started = False
+    autoretry_for = (emails.EmailTemporarilyFailed, OperationalError)
+    retry_backoff = True
+    retry_backoff_max = 300
+    retry_jitter = True
+
+    @property
+    def max_retries(self) -> int:
+        return conf.get("EMAIL_MAX_RETRIES")
+
+    @property
+    def rate_limit(self) -> str | None:
+        return conf.get("EMAIL_RATE_LIMIT")
 
 
-def absolute_url(path: str) -> str:
-    return conf.get("SITE_URL").rstrip("/") + path
-
-
-@shared_task(base=TaskhubTask, name="taskhub.welcome", **EMAIL_OPTIONS)
+@shared_task(base=EmailTask, name="taskhub.welcome")
 def welcome(username: str) -> str:
     return emails.send_welcome(username).value
 
 
-@shared_task(base=TaskhubTask, name="taskhub.send_email", bind=True, **EMAIL_OPTIONS)
+@shared_task(base=EmailTask, name="taskhub.send_email", bind=True)
 def send_email(self, to: str, template: str, context: dict[str, Any], key: str = "") -> str:
     """Any templated email. Without a key, the task id makes redeliveries send once."""
     return emails.send_once(
@@ -85,9 +116,7 @@ def send_email(self, to: str, template: str, context: dict[str, Any], key: str =
     ).value
 
 
-@shared_task(
-    base=TaskhubTask, name="taskhub.make_thumbnails", **limits("thumbnails"), **DATABASE_RETRY
-)
+@shared_task(base=DatabaseTask, name="taskhub.make_thumbnails", family="thumbnails")
 def make_thumbnails(image_id: int) -> dict[str, Any]:
     image = Image.objects.filter(pk=image_id, deleted_at__isnull=True).first()
     if image is None:
@@ -96,49 +125,45 @@ def make_thumbnails(image_id: int) -> dict[str, Any]:
     return {"image": image.pk, "status": image.status, "thumbnails": image.thumbnails.count()}
 
 
-@shared_task(
-    base=TaskhubTask, name="taskhub.generate_report", **limits("reports"), **DATABASE_RETRY
-)
+def email_report_ready(report: Report) -> None:
+    """Queue the owner's "your report is ready" email, in the report's transaction."""
+    if report.owner and report.owner.email:
+        outbox.enqueue(send_email, **emails.report_ready_message(report))
+
+
+@shared_task(base=DatabaseTask, name="taskhub.generate_report", family="reports")
 def generate_report(report_id: int) -> dict[str, Any]:
     report = Report.objects.select_related("owner").filter(pk=report_id).first()
     if report is None:
         raise LookupError(f"report {report_id} does not exist")
     if not reports.claim(report):
         return {"report": report.pk, "status": report.status, "skipped": True}
-    report = reports.generate(report)
-    if report.owner and report.owner.email:
-        send_email.delay(
-            to=report.owner.email,
-            template="report_ready",
-            context={
-                "kind": reports.KINDS[report.kind].title,
-                "rows": report.row_count,
-                "url": absolute_url(reverse("taskhub:report-download", args=[report.pk])),
-            },
-            key=f"report_ready:{report.pk}",
-        )
+    try:
+        report = reports.generate(report, on_done=email_report_ready)
+    except reports.ReportCancelled:
+        return {"report": report.pk, "status": "cancelled"}
     return {"report": report.pk, "status": report.status, "rows": report.row_count}
 
 
-@shared_task(
-    base=TaskhubTask, name="taskhub.send_daily_sales_report", **limits("reports"), **DATABASE_RETRY
-)
-def send_daily_sales_report(day: str = "") -> dict[str, Any]:
-    """Yesterday's sales (in ``TIME_ZONE``), made once and emailed to the recipients."""
+def email_daily_report(report: Report) -> None:
+    """Queue the daily report's emails, in the report's transaction."""
+    for message in emails.daily_report_messages(report, conf.get("DAILY_REPORT_RECIPIENTS")):
+        outbox.enqueue(send_email, **message)
+
+
+@shared_task(base=DatabaseTask, name="taskhub.send_daily_reports", family="reports")
+def send_daily_reports(day: str = "") -> dict[str, Any]:
+    """Yesterday's report of every kind registered as ``daily`` (in ``TIME_ZONE``),
+    each made once and emailed to ``TASKHUB_DAILY_REPORT_RECIPIENTS``."""
     when = date.fromisoformat(day) if day else timezone.localdate() - timedelta(days=1)
-    report, made = reports.daily_sales(when)
-    url = absolute_url(reverse("taskhub:report-download", args=[report.pk]))
-    for recipient in conf.get("DAILY_REPORT_RECIPIENTS") if made else ():
-        send_email.delay(
-            to=recipient,
-            template="daily_sales",
-            context={"day": when.isoformat(), "rows": report.row_count, "url": url},
-            key=f"daily_sales:{when.isoformat()}:{recipient}",
-        )
-    return {"report": report.pk, "day": when.isoformat(), "made": made}
+    made = {}
+    for kind in reports.kinds().values():
+        if kind.daily:
+            _, made[kind.name] = reports.daily(kind, when, on_done=email_daily_report)
+    return {"day": when.isoformat(), "made": made}
 
 
-@shared_task(base=TaskhubTask, name="taskhub.relay_outbox", **limits("maintenance"))
+@shared_task(base=TaskhubTask, name="taskhub.relay_outbox")
 def relay_outbox() -> dict[str, int]:
     return outbox.relay_pending()
 
@@ -149,11 +174,11 @@ def relay_outbox_when_a_worker_starts(**kwargs: Any) -> None:
     relay_outbox.delay()
 
 
-@shared_task(base=TaskhubTask, name="taskhub.purge_task_results", **limits("maintenance"))
+@shared_task(base=TaskhubTask, name="taskhub.purge_task_results")
 def purge_task_results() -> int:
     return retention.purge_task_results(conf.get("RESULT_RETENTION_DAYS"))
 
 
-@shared_task(base=TaskhubTask, name="taskhub.purge_expired_files", **limits("maintenance"))
+@shared_task(base=TaskhubTask, name="taskhub.purge_expired_files")
 def purge_expired_files() -> dict[str, int]:
     return retention.purge_expired_files(conf.get("FILE_RETENTION_DAYS"))

@@ -7,7 +7,7 @@ retrying cannot fix it, so the caller records it and moves on.
 
 import io
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -17,8 +17,8 @@ from PIL import ImageOps, UnidentifiedImageError
 from taskhub import conf
 from taskhub.models import Image, Thumbnail, WorkStatus
 
-FORMATS = {"jpeg": {"quality": 85}, "webp": {"quality": 80, "method": 4}}
-EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+#: File extensions that differ from the format's name.
+EXTENSIONS = {"jpeg": "jpg"}
 
 
 class ThumbnailError(Exception):
@@ -64,13 +64,13 @@ def _to_display_mode(img: PILImage.Image) -> PILImage.Image:
     return img.convert("RGBA" if has_alpha else "RGB") if img.mode not in ("RGB", "RGBA") else img
 
 
-def _encode(img: PILImage.Image, fmt: str) -> bytes:
+def _encode(img: PILImage.Image, fmt: str, options: dict[str, Any]) -> bytes:
     if fmt == "jpeg" and img.mode == "RGBA":
         background = PILImage.new("RGB", img.size, "white")
         background.paste(img, mask=img.getchannel("A"))
         img = background
     buffer = io.BytesIO()
-    img.save(buffer, format=fmt.upper(), **FORMATS[fmt])
+    img.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue()
 
 
@@ -89,8 +89,13 @@ def fit(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def render(source: BinaryIO, sizes: tuple[int, ...]) -> Rendered:
-    """Every size in every format, from one decode of ``source``.
+def render(
+    source: BinaryIO,
+    sizes: tuple[int, ...],
+    formats: dict[str, dict[str, Any]] = conf.DEFAULTS["THUMBNAIL_FORMATS"],
+) -> Rendered:
+    """Every size in every format (Pillow's name and save options), from one decode of
+    ``source``.
 
     ``draft`` asks the JPEG decoder for the smallest DCT scale still larger than the
     biggest thumbnail, so a 12-megapixel photo is decoded at 1/4 or 1/8 size. Each
@@ -113,19 +118,20 @@ def render(source: BinaryIO, sizes: tuple[int, ...]) -> Rendered:
         box = fit(width, height, size)
         if box != img.size:
             img = img.resize(box, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
-        for fmt in FORMATS:
-            renditions.append(Rendition(size, fmt, img.width, img.height, _encode(img, fmt)))
+        for fmt, options in formats.items():
+            content = _encode(img, fmt, options)
+            renditions.append(Rendition(size, fmt, img.width, img.height, content))
     return Rendered(width, height, renditions)
 
 
 def thumbnail_name(image_id: int, size: int, fmt: str) -> str:
-    return f"images/thumbnails/{image_id}/{size}.{EXTENSIONS[fmt]}"
+    return f"images/thumbnails/{image_id}/{size}.{EXTENSIONS.get(fmt, fmt)}"
 
 
 def _render_original(image: Image) -> Rendered:
     try:
         with image.original.open("rb") as source:
-            return render(source, tuple(conf.get("THUMBNAIL_SIZES")))
+            return render(source, tuple(conf.get("THUMBNAIL_SIZES")), conf.get("THUMBNAIL_FORMATS"))
     except FileNotFoundError as exc:
         raise ThumbnailError(f"original file is missing: {exc}") from exc
 

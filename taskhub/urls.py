@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/images/<int:pk>/", views.api_image, name="api-image"),
     path("api/reports/", views.api_reports, name="api-reports"),
     path("api/reports/<int:pk>/", views.api_report, name="api-report"),
+    path("api/reports/<int:pk>/cancel/", views.api_report_cancel, name="api-report-cancel"),
+    path("taskhub/<str:action>/<str:key>/", status.status_action, name="status-action"),
 ]

@@ -4,10 +4,12 @@ in the same transaction, published after commit, never lost if the broker is dow
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from pathlib import PurePath
 from typing import Any
 
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import QuerySet
@@ -15,9 +17,9 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from taskhub import conf, outbox, reports
+from taskhub import conf, operations, outbox, reports
 from taskhub.forms import ImageUploadForm, SignupForm
 from taskhub.models import Image, Report, WorkStatus
 from taskhub.tasks import generate_report, make_thumbnails, welcome
@@ -55,6 +57,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             user = form.save()
             outbox.enqueue(welcome, user.username)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("taskhub:signup-done")
     return render(
         request, "taskhub/signup.html", {"form": form}, status=400 if form.errors else 200
@@ -70,16 +73,31 @@ def gallery(request: HttpRequest) -> HttpResponse:
     return render(request, "taskhub/gallery.html")
 
 
+def with_titles(rows: list[Report]) -> list[Report]:
+    """Each report with the title of its kind (its key, if no longer registered)."""
+    kinds = reports.kinds()
+    for report in rows:
+        report.title = kinds[report.kind].title if report.kind in kinds else report.kind
+    return rows
+
+
 @login_required
 def reports_page(request: HttpRequest) -> HttpResponse:
-    recent = visible(Report.objects.all(), request.user)[:20]
-    return render(request, "taskhub/reports.html", {"kinds": reports.KINDS, "reports": recent})
+    recent = with_titles(list(visible(Report.objects.all(), request.user)[:20]))
+    today = timezone.localdate()
+    context = {
+        "kinds": reports.kinds(),
+        "reports": recent,
+        "start": today - timedelta(days=30),
+        "end": today,
+    }
+    return render(request, "taskhub/reports.html", context)
 
 
 @login_required
 def report_page(request: HttpRequest, pk: int) -> HttpResponse:
     report = get_object_or_404(visible(Report.objects.all(), request.user), pk=pk)
-    return render(request, "taskhub/report.html", {"report": report})
+    return render(request, "taskhub/report.html", {"report": with_titles([report])[0]})
 
 
 def image_json(image: Image) -> dict[str, Any]:
@@ -164,6 +182,8 @@ def parse_json_object(request: HttpRequest, allowed: set[str]) -> dict[str, Any]
         body = json.loads(request.body or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("malformed JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     unknown = set(body) - allowed
@@ -194,6 +214,18 @@ def api_reports(request: HttpRequest) -> HttpResponse:
 @require_GET
 def api_report(request: HttpRequest, pk: int) -> HttpResponse:
     report = get_object_or_404(visible(Report.objects.all(), request.user), pk=pk)
+    return JsonResponse(report_json(report))
+
+
+@api_login_required
+@require_POST
+def api_report_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its owner (or staff) cancels a pending or running report: 200, or 409 and why."""
+    report = get_object_or_404(visible(Report.objects.all(), request.user), pk=pk)
+    try:
+        report = operations.cancel_report(report, request.user)
+    except operations.ActionRefused as exc:
+        return error(409, str(exc))
     return JsonResponse(report_json(report))
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from taskhub.models import Report
-from tests.test_reports import make_orders
+from tests.orders import make_orders
 
 pytestmark = pytest.mark.django_db
 URL = reverse("taskhub:api-reports")
@@ -57,6 +57,8 @@ def test_a_valid_request_is_202_and_the_report_completes(
         ('{"kind": "orders", "params": {"start": "1900-01-01", "end": "2026-01-01"}}', "longer"),
         ('{"kind": "orders", "params": {"start": "2026-01-01", "end": "2026-01-01", "n": 1}}', "n"),
         ("\xff\xfe", "malformed JSON"),
+        ("[" * 100_000 + "]" * 100_000, "malformed JSON: nested too deeply"),
+        ('{"kind": "orders", "params": {"start": "9999-12-30", "end": "9999-12-31"}}', "range"),
     ],
 )
 def test_bad_requests_are_400_with_the_reason(user_client, body, reason):

@@ -3,7 +3,8 @@
 from datetime import timedelta
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from celery.signals import beat_init
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from project.celery import app
@@ -38,6 +39,17 @@ def test_the_database_scheduler_loads_the_schedule_in_the_project_time_zone(sett
 
 def test_a_job_paused_in_the_admin_stays_paused_when_beat_restarts():
     DatabaseScheduler(app=app)
-    PeriodicTask.objects.filter(name="taskhub: nightly sales report").update(enabled=False)
+    PeriodicTask.objects.filter(name="taskhub: daily reports").update(enabled=False)
+    DatabaseScheduler(app=app)
+    assert not PeriodicTask.objects.get(name="taskhub: daily reports").enabled
+
+
+def test_a_job_schedule_py_no_longer_lists_is_disabled_when_beat_starts():
+    interval = IntervalSchedule.objects.create(every=1, period="days")
+    for name, task in [("taskhub: nightly sales report", "taskhub.gone"), ("mine", "my.job")]:
+        PeriodicTask.objects.create(name=name, task=task, interval=interval)
+    beat_init.send(sender=None)
     DatabaseScheduler(app=app)
     assert not PeriodicTask.objects.get(name="taskhub: nightly sales report").enabled
+    assert PeriodicTask.objects.get(name="mine").enabled, "a host's own job is left alone"
+    assert PeriodicTask.objects.get(name="taskhub: daily reports").enabled

@@ -8,15 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from taskhub.models import Report, SentEmail
+from taskhub.models import DeliveryCount, Report, SentEmail
 from tests.images import image_bytes
-from tests.test_reports import DAY, make_orders
+from tests.orders import DAY, make_orders
 from tests.workers import (
     ROOT,
     emails_sent,
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_d
 SCREENSHOTS = ROOT / "test-artifacts" / "browser"
 PASSWORD = "correct horse 42"
 FULL_BAR = """const bar = document.getElementById("progress");
-return bar.firstElementChild.getBoundingClientRect().width >= bar.getBoundingClientRect().width;"""
+return bar.firstElementChild.getBoundingClientRect().width >= bar.clientWidth;"""
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +81,28 @@ def log_in(browser: WebDriver, site: str, username: str) -> None:
     until(browser, lambda b: "/accounts/login/" not in b.current_url)
 
 
+def fill_signup(browser: WebDriver, **fields: str) -> None:
+    for name, value in fields.items():
+        field = browser.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
 def test_sign_up_see_the_confirmation_and_get_the_welcome_email(browser, site, tmp_path):
     browser.get(f"{site}/accounts/signup/")
-    fields = {"username": "marie", "email": "marie@example.com"}
-    fields |= {"password1": PASSWORD, "password2": PASSWORD}
-    for name, value in fields.items():
-        browser.find_element(By.NAME, name).send_keys(value)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    fill_signup(browser, username="marie", email="marie@example.com", password1=PASSWORD,
+                password2="not the same")  # fmt: skip
+    error = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".errorlist li"))[0]
+    assert "didn" in error.text and "match" in error.text
+    assert error.value_of_css_property("color") == "rgba(207, 34, 46, 1)", "errors look like errors"
+    rules = browser.find_element(By.CSS_SELECTOR, ".helptext")
+    assert rules.value_of_css_property("color") != error.value_of_css_property("color")
+    screenshot(browser, "1-signup-errors")
+    fill_signup(browser, password1=PASSWORD, password2=PASSWORD)
     confirmation = until(browser, lambda b: b.find_elements(By.ID, "confirmation"))
     assert confirmation[0].text == "Thanks for signing up"
+    assert "marie" in browser.find_element(By.CSS_SELECTOR, "header.site").text, "logged in"
     screenshot(browser, "1-signup-done")
     wait_for(lambda: emails_sent(tmp_path) == 1, 30, "the welcome email from the worker")
     sent = SentEmail.objects.get()
@@ -99,6 +113,8 @@ def test_upload_a_photo_and_its_thumbnails_appear_without_reloading(browser, sit
     get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
     log_in(browser, site, "ada")
     browser.get(f"{site}/gallery/")
+    until(browser, lambda b: b.find_element(By.ID, "empty").is_displayed())
+    screenshot(browser, "2-gallery-empty")
     browser.execute_script("window.sameDocument = true")
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(image_bytes(1600, 1200))
@@ -110,10 +126,12 @@ def test_upload_a_photo_and_its_thumbnails_appear_without_reloading(browser, sit
             "return [...document.querySelectorAll('img.thumbnail')]"
             ".filter(i => i.complete && i.naturalWidth > 0).map(i => i.naturalWidth)"
         )
-        return widths if len(widths) == 3 else None
+        return widths or None
 
-    assert sorted(until(browser, loaded_thumbnails)) == [128, 256, 512]
+    assert until(browser, loaded_thumbnails) == [256], "one thumbnail per card, not three"
     assert browser.execute_script("return window.sameDocument") is True, "no reload"
+    until(browser, lambda b: b.find_element(By.ID, "upload-status").text == "")
+    assert not browser.find_element(By.ID, "empty").is_displayed()
     screenshot(browser, "2-gallery")
 
 
@@ -135,6 +153,7 @@ def test_request_a_report_watch_it_reach_100_and_download_it(browser, site):
         return seen[-1] == 100
 
     until(browser, finished, timeout=60)
+    assert browser.find_element(By.ID, "status").text == "done"
     until(browser, lambda b: b.execute_script(FULL_BAR), timeout=5)
     assert seen == sorted(seen), f"the bar only moves forward: {seen}"
     download = browser.find_element(By.ID, "download")
@@ -154,10 +173,82 @@ def test_the_status_page_shows_the_queues_and_their_workers(browser, site):
     get_user_model().objects.create_user("grace", "g@example.com", PASSWORD, is_staff=True)
     log_in(browser, site, "grace")
     browser.get(f"{site}/taskhub/")
-    rows = browser.find_elements(By.CSS_SELECTOR, "#queues tr[data-queue]")
+    rows = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#queues tr[data-queue]"))
     assert [row.get_attribute("data-queue") for row in rows] == ["high", "normal", "low"]
     for row in rows:
         assert "test-" in row.text, f"a worker consumes {row.get_attribute('data-queue')}"
     assert browser.find_element(By.ID, "verdict").text == "healthy"
     assert browser.find_element(By.LINK_TEXT, "Flower").get_attribute("href")
     screenshot(browser, "4-status")
+
+
+@pytest.fixture
+def site_without_workers(live_server, settings, tmp_path, browser) -> Iterator[tuple[str, str]]:
+    """The live server publishing to Redis (its URL too), with no worker: work waits."""
+    settings.ROOT_URLCONF = "tests.urls_with_media"
+    browser.delete_all_cookies()
+    with redis_database(11) as url, publishing_to(settings, url, tmp_path):
+        yield live_server.url, url
+
+
+def test_a_queued_report_is_cancelled_from_its_page_and_never_made(
+    browser, site_without_workers, tmp_path
+):
+    site, broker = site_without_workers
+    get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
+    make_orders(100)
+    log_in(browser, site, "ada")
+    browser.get(f"{site}/reports/")
+    assert browser.find_element(By.NAME, "end").get_attribute("value"), "dates filled in"
+    for name in ("start", "end"):
+        field = browser.find_element(By.NAME, name)
+        browser.execute_script("arguments[0].value = arguments[1]", field, DAY.isoformat())
+    browser.find_element(By.CSS_SELECTOR, "#request-report button").click()
+    cancel = until(
+        browser, lambda b: [e for e in b.find_elements(By.ID, "cancel") if e.is_displayed()]
+    )
+    assert browser.find_element(By.ID, "status").text == "pending"
+    cancel[0].click()
+    until(browser, lambda b: b.find_element(By.ID, "status").text == "cancelled")
+    screenshot(browser, "3-report-cancelled")
+    url = browser.current_url
+    with running_worker("low", broker, tmp_path) as worker:
+        wait_for(lambda: "generate_report" in worker.log() and " succeeded in " in worker.log(),
+                 30, "the worker to take the cancelled report")  # fmt: skip
+    report = Report.objects.get()
+    assert (report.status, report.file.name) == ("cancelled", "")
+    browser.get(url)
+    assert browser.find_element(By.ID, "status").text == "cancelled"
+    assert not browser.find_element(By.ID, "download").is_displayed()
+
+
+def test_staff_requeue_a_dead_lettered_email_and_see_it_sent(browser, site, tmp_path):
+    get_user_model().objects.create_user("grace", "g@example.com", PASSWORD, is_staff=True)
+    get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
+    DeliveryCount.objects.create(
+        task_id="dead-1",
+        task_name="taskhub.welcome",
+        deliveries=4,
+        args=["ada"],
+        kwargs={},
+        dead_lettered_at=timezone.now(),
+    )
+    log_in(browser, site, "grace")
+    browser.find_element(By.ID, "nav-status").click()
+    row = until(
+        browser,
+        lambda b: b.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-task-id="dead-1"]'),
+    )
+    row[0].find_element(By.TAG_NAME, "button").click()
+    notice = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".messages li.success"))
+    assert "taskhub.welcome requeued as" in notice[0].text
+    screenshot(browser, "5-status-requeue-notice")
+    wait_for(lambda: emails_sent(tmp_path) == 1, 30, "the requeued welcome email")
+    assert SentEmail.objects.get().recipient == "ada@example.com"
+    browser.refresh()
+    row = browser.find_element(By.CSS_SELECTOR, '#dead-letters tr[data-task-id="dead-1"]')
+    assert "requeued" in row.text and not row.find_elements(By.TAG_NAME, "button")
+    assert (
+        "requeue dead letter taskhub.welcome[dead-1]" in browser.find_element(By.ID, "actions").text
+    )
+    screenshot(browser, "5-status-requeued")

@@ -1,19 +1,16 @@
-"""How the Celery app is configured: eager mode under both names, and the safe defaults."""
+"""``taskhub.celery.configure(app)``: queues, routes, beat, safe defaults, eager mode under
+both names; the host's own settings always win; taskhub's settings read on access."""
 
 import pytest
-from celery import Celery
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from project.celery import app
-from project.settings import broker_transport_options
 from taskhub import conf, emails
-from taskhub.tasks import purge_task_results, welcome
-
-
-def fresh_app() -> Celery:
-    """A Celery app configured from the current settings, the way project/celery.py does."""
-    new = Celery("check", set_as_current=False)
-    new.config_from_object("django.conf:settings", namespace="CELERY")
-    return new
+from taskhub.celery import MIN_VISIBILITY_TIMEOUT, broker_transport_options
+from taskhub.schedule import BEAT_SCHEDULE
+from taskhub.tasks import make_thumbnails, purge_task_results, welcome
+from tests.celery_apps import new_app
 
 
 @pytest.mark.django_db
@@ -41,14 +38,17 @@ def test_without_either_name_tasks_are_sent_to_the_broker(settings):
 def test_old_name_mixed_with_new_style_settings_does_not_crash(settings):
     del settings.CELERY_TASK_ALWAYS_EAGER
     settings.CELERY_ALWAYS_EAGER = True
-    mixed = fresh_app()
+    mixed = new_app()
     assert mixed.conf.task_always_eager is True
     assert mixed.conf.task_default_queue == "normal"
     assert mixed.conf.accept_content == ["json"]
 
 
 @pytest.mark.django_db
-def test_exceptions_propagate_in_eager_mode():
+@pytest.mark.parametrize("name", ["CELERY_ALWAYS_EAGER", "CELERY_TASK_ALWAYS_EAGER"])
+def test_exceptions_propagate_in_eager_mode_under_either_name(settings, name):
+    del settings.CELERY_TASK_ALWAYS_EAGER
+    setattr(settings, name, True)
     with pytest.raises(emails.EmailRejected, match="no user named 'nobody'"):
         welcome.delay("nobody")
 
@@ -57,7 +57,6 @@ def test_only_json_is_accepted():
     assert app.conf.accept_content == ["json"]
     assert app.conf.result_accept_content == ["json"]
     assert app.conf.task_serializer == "json"
-    assert "pickle" not in app.conf.accept_content
 
 
 def test_at_least_once_delivery_defaults():
@@ -67,19 +66,65 @@ def test_at_least_once_delivery_defaults():
     assert app.conf.broker_connection_retry_on_startup is True
     assert app.conf.task_default_queue == "normal"
     assert app.conf.result_backend == "django-db"
+    assert app.conf.task_eager_propagates is True
 
 
-def test_redis_visibility_timeout_outlasts_the_longest_task(tmp_path):
-    options = broker_transport_options("redis://127.0.0.1:6379/0", tmp_path)
+def test_an_app_without_configure_has_none_of_it():
+    bare = new_app(configure=False)
+    assert bare.conf.task_default_queue == "celery"
+    assert bare.conf.task_acks_late is False
+
+
+@pytest.mark.parametrize(
+    ("setting", "key", "value"),
+    [
+        ("CELERY_TASK_ACKS_LATE", "task_acks_late", False),
+        ("CELERY_ACKS_LATE", "task_acks_late", False),  # the old name
+        ("CELERY_WORKER_PREFETCH_MULTIPLIER", "worker_prefetch_multiplier", 4),
+        ("CELERY_TASK_DEFAULT_QUEUE", "task_default_queue", "high"),
+        ("CELERY_BROKER_TRANSPORT_OPTIONS", "broker_transport_options", {"x": 1}),
+        ("CELERY_TIMEZONE", "timezone", "Europe/Paris"),
+    ],
+)
+def test_a_setting_the_host_sets_wins_even_when_it_changes_later(settings, setting, key, value):
+    configured = new_app()
+    assert configured.conf[key] != value
+    setattr(settings, setting, value)
+    assert configured.conf[key] == value
+
+
+def test_the_timezone_follows_django(settings):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    assert new_app().conf.timezone == "Pacific/Auckland"
+
+
+def test_redis_visibility_timeout_outlasts_the_longest_task_and_follows_the_limits(settings):
+    options = broker_transport_options("redis://127.0.0.1:6379/0")
     longest = max(conf.time_limit(family).hard for family in conf.DEFAULTS["TIME_LIMITS"])
-    assert options["visibility_timeout"] > longest
+    assert options["visibility_timeout"] == MIN_VISIBILITY_TIMEOUT > longest
+    assert options["max_retries"] == 0, "a publisher fails fast; the outbox keeps the message"
+    settings.TASKHUB_TIME_LIMITS = {**conf.DEFAULTS["TIME_LIMITS"], "reports": (3600, 3 * 3600)}
+    assert broker_transport_options("redis://h/0")["visibility_timeout"] == 6 * 3600
+    assert broker_transport_options("amqp://h//") == {}
 
 
-def test_filesystem_broker_lives_under_var_and_is_created_on_demand(tmp_path):
-    options = broker_transport_options("filesystem://", tmp_path / "var")
-    for key in ("data_folder_in", "data_folder_out", "control_folder"):
-        assert options[key].startswith(str(tmp_path / "var" / "broker"))
-        assert (tmp_path / "var" / "broker").is_dir()
+def test_the_periodic_jobs_are_merged_with_the_hosts_own(settings):
+    mine = {"task": "myapp.tick", "schedule": 60}
+    own_relay = {"task": "taskhub.relay_outbox", "schedule": 5}
+    settings.CELERY_BEAT_SCHEDULE = {"myapp: tick": mine, "taskhub: relay the outbox": own_relay}
+    schedule = new_app().conf.beat_schedule
+    assert schedule["myapp: tick"] == mine
+    assert schedule["taskhub: relay the outbox"] == own_relay, "the host's entry wins"
+    assert set(BEAT_SCHEDULE) <= set(schedule)
+    assert isinstance(schedule["taskhub: daily reports"]["schedule"], crontab)
+
+
+@pytest.mark.django_db
+def test_a_task_sent_through_an_app_that_was_never_configured_is_refused(settings):
+    del settings.CELERY_TASK_ALWAYS_EAGER
+    bare = new_app(configure=False)
+    with pytest.raises(ImproperlyConfigured, match=r"configure\(app\) was not called"):
+        bare.tasks["taskhub.welcome"].delay("ada")
 
 
 @pytest.mark.parametrize(
@@ -89,16 +134,24 @@ def test_filesystem_broker_lives_under_var_and_is_created_on_demand(tmp_path):
         ("taskhub.send_email", "email"),
         ("taskhub.make_thumbnails", "thumbnails"),
         ("taskhub.generate_report", "reports"),
-        ("taskhub.send_daily_sales_report", "reports"),
+        ("taskhub.send_daily_reports", "reports"),
         ("taskhub.purge_task_results", "maintenance"),
         ("taskhub.relay_outbox", "maintenance"),
     ],
 )
 def test_every_task_has_the_time_limits_of_its_family(task, family):
-    app.loader.import_default_modules()
     limit = conf.time_limit(family)
     assert (app.tasks[task].soft_time_limit, app.tasks[task].time_limit) == (
         limit.soft,
         limit.hard,
     )
     assert limit.soft < limit.hard
+
+
+def test_limits_retries_and_rate_limits_are_read_when_used(settings):
+    settings.TASKHUB_TIME_LIMITS = {**conf.DEFAULTS["TIME_LIMITS"], "thumbnails": (5, 7)}
+    settings.TASKHUB_EMAIL_RATE_LIMIT = "2/m"
+    settings.TASKHUB_EMAIL_MAX_RETRIES = 9
+    assert (make_thumbnails.soft_time_limit, make_thumbnails.time_limit) == (5, 7)
+    assert welcome.rate_limit == "2/m"
+    assert welcome.max_retries == 9

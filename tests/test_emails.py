@@ -173,3 +173,14 @@ def test_send_email_without_a_key_is_once_per_task_id(mailoutbox):
 def test_only_taskhub_email_templates_can_be_named(name):
     with pytest.raises(emails.EmailRejected, match="invalid email template name"):
         emails.render(name, {})
+
+
+def test_a_host_overrides_an_email_template_the_django_way(user, mailoutbox, settings, tmp_path):
+    override = tmp_path / "templates" / "taskhub" / "email"
+    override.mkdir(parents=True)
+    (override / "welcome_subject.txt").write_text("Hello from the host, {{ user.username }}")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path / "templates"]}]
+    emails.send_welcome("ada")
+    [message] = mailoutbox
+    assert message.subject == "Hello from the host, ada"
+    assert "Hello ada" in message.body, "the templates it does not override are taskhub's"

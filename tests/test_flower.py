@@ -1,10 +1,12 @@
-"""Flower, started as the Procfile and compose start it, never answers without a password."""
+"""Flower, started as the Procfile and compose start it, or from any other directory,
+never answers without a password."""
 
 import base64
 import http.client
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +16,14 @@ from tests.workers import ROOT, wait_for
 pytestmark = pytest.mark.integration
 
 
-def flower(port: int, **env: str) -> subprocess.Popen:
+def flower(port: int, cwd: Path = ROOT, **env: str) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "project", "flower",
          "--address=127.0.0.1", f"--port={port}"],
-        cwd=ROOT,
-        env={**clean, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/12", **env},
+        cwd=cwd,
+        env={**clean, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/12",
+             "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -42,16 +45,19 @@ def status(port: int, path: str, credentials: str | None = None) -> int:
         connection.close()
 
 
-def test_flower_refuses_to_start_without_credentials():
-    process = flower(free_port())
+@pytest.mark.parametrize("where", ["checkout", "elsewhere"])
+def test_flower_refuses_to_start_without_credentials(where, tmp_path):
+    process = flower(free_port(), ROOT if where == "checkout" else tmp_path)
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
-    assert "FLOWER_BASIC_AUTH is not set" in output
+    assert "Flower never runs without authentication" in output
 
 
-def test_flower_answers_401_without_credentials_and_200_with_them():
+@pytest.mark.parametrize("where", ["checkout", "elsewhere"])
+def test_flower_answers_401_without_credentials_and_200_with_them(where, tmp_path):
     port = free_port()
-    process = flower(port, FLOWER_BASIC_AUTH="admin:a-long-secret")
+    cwd = ROOT if where == "checkout" else tmp_path
+    process = flower(port, cwd, FLOWER_BASIC_AUTH="admin:a-long-secret")
     try:
         wait_for(lambda: status(port, "/healthcheck") == 200, 60, "Flower to listen")
         assert status(port, "/") == 401

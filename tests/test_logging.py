@@ -40,6 +40,25 @@ def test_worker_log_lines_carry_the_task_and_a_failure_is_logged_once(redis_brok
     assert log.index("Traceback (most recent call last)") > log.index(errors[0])
 
 
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_shutdown_logs_no_logging_error_and_prints_are_not_warnings(
+    redis_broker, tmp_path, user
+):
+    welcome.delay(user.username)
+    with running_worker("high", redis_broker, tmp_path, concurrency=2) as worker:
+        wait_for(lambda: " succeeded in " in worker.log(), 30, "the welcome email")
+        worker.stop()
+        assert worker.process.returncode == 0
+    everything = worker.log() + worker.output()
+    assert "Logging error" not in everything
+    assert "KeyError" not in everything
+    assert "WARNING/" not in worker.log(), worker.log()
+    assert "Warm shutdown" in worker.output()
+    ready = next(line for line in worker.log().splitlines() if line.endswith(" ready."))
+    assert " -[-] celery.apps.worker: " in ready, "outside a task, the task fields are blank"
+
+
 class SentryEndpoint(BaseHTTPRequestHandler):
     envelopes: list[bytes] = []
 

@@ -3,7 +3,7 @@
 import csv
 import io
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,28 +11,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from taskhub import conf, reports
-from taskhub.models import Order, Report, WorkStatus
-from taskhub.tasks import generate_report, send_daily_sales_report
+from taskhub.models import Report, WorkStatus
+from taskhub.tasks import generate_report, send_daily_reports
+from tests.orders import DAY, at, make_orders
 
 pytestmark = pytest.mark.django_db
-DAY = date(2026, 3, 14)
-
-
-def at(day: date, hour: int = 12) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.get_current_timezone())
-
-
-def make_orders(count: int, day: date = DAY, name: str = "Ada Lovelace", amount: str = "9.99"):
-    Order.objects.bulk_create(
-        Order(
-            number=f"N{day:%Y%m%d}-{i:06d}",
-            customer_name=name,
-            customer_email="ada@example.com",
-            amount=Decimal(amount),
-            created_at=at(day) + timedelta(seconds=i),
-        )
-        for i in range(count)
-    )
 
 
 def read_csv(report: Report) -> list[list[str]]:
@@ -58,6 +41,7 @@ def report_of(kind: str, owner=None, start: date = DAY, end: date = DAY) -> Repo
         ("orders", {"start": "2026-02-01", "end": "2026-01-01"}, "end is before params.start"),
         ("orders", {"start": "1990-01-01", "end": "2026-01-01"}, "range is longer than"),
         ("orders", {"start": "2026-01-01", "end": "2026-01-02", "x": 1}, "unknown params: ['x']"),
+        ("orders", {"start": "9999-12-30", "end": "9999-12-31"}, "'9999-12-31' is out of range"),
     ],
 )
 def test_bad_kinds_and_params_are_refused_with_the_reason(kind, params, reason):
@@ -181,24 +165,30 @@ def test_a_run_abandoned_by_a_dead_worker_can_be_claimed_again():
     assert reports.claim(report) is True
 
 
-def test_the_task_emails_the_requester_a_link_when_done(user, mailoutbox, settings):
+def test_the_task_emails_the_requester_a_link_when_done(
+    user, mailoutbox, settings, django_capture_on_commit_callbacks
+):
     settings.TASKHUB_SITE_URL = "https://taskhub.example.com"
     make_orders(5)
     report = report_of("orders", owner=user)
-    assert generate_report.delay(report.pk).get() == {
-        "report": report.pk,
-        "status": "done",
-        "rows": 5,
-    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert generate_report.delay(report.pk).get() == {
+            "report": report.pk,
+            "status": "done",
+            "rows": 5,
+        }
     [message] = mailoutbox
     assert message.to == [user.email]
     assert f"https://taskhub.example.com/reports/{report.pk}/download/" in message.body
 
 
-def test_a_second_delivery_of_a_finished_report_does_nothing(user, mailoutbox):
+def test_a_second_delivery_of_a_finished_report_does_nothing(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
     report = report_of("orders", owner=user)
-    generate_report.delay(report.pk)
-    again = generate_report.delay(report.pk).get()
+    with django_capture_on_commit_callbacks(execute=True):
+        generate_report.delay(report.pk)
+        again = generate_report.delay(report.pk).get()
     assert again == {"report": report.pk, "status": "done", "skipped": True}
     assert len(mailoutbox) == 1
 
@@ -208,14 +198,17 @@ def test_the_task_fails_fast_for_a_report_that_does_not_exist():
         generate_report.delay(404)
 
 
-def test_the_nightly_report_is_made_and_emailed_once(settings, mailoutbox):
+def test_the_nightly_report_is_made_and_emailed_once(
+    settings, mailoutbox, django_capture_on_commit_callbacks
+):
     settings.TASKHUB_DAILY_REPORT_RECIPIENTS = ["boss@example.com", "cfo@example.com"]
     make_orders(3)
-    first = send_daily_sales_report.delay(str(DAY)).get()
-    second = send_daily_sales_report.delay(str(DAY)).get()
-    assert first["made"] is True
-    assert second == {**first, "made": False}
-    report = Report.objects.get(dedupe_key=f"daily_sales:{DAY}")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = send_daily_reports.delay(str(DAY)).get()
+        second = send_daily_reports.delay(str(DAY)).get()
+    assert first["made"] == {"sales_by_day": True}
+    assert second == {**first, "made": {"sales_by_day": False}}
+    report = Report.objects.get(dedupe_key=f"daily:sales_by_day:{DAY}")
     assert report.row_count == 1
     assert sorted(m.to[0] for m in mailoutbox) == ["boss@example.com", "cfo@example.com"]
 
@@ -223,4 +216,75 @@ def test_the_nightly_report_is_made_and_emailed_once(settings, mailoutbox):
 def test_the_nightly_report_defaults_to_yesterday_in_the_project_time_zone(settings):
     settings.TIME_ZONE = "Pacific/Auckland"
     yesterday = timezone.localdate() - timedelta(days=1)
-    assert send_daily_sales_report.delay().get()["day"] == str(yesterday)
+    assert send_daily_reports.delay().get()["day"] == str(yesterday)
+
+
+def test_the_ready_email_is_queued_with_the_done_report_or_not_at_all(user, monkeypatch):
+    """The email follows from the report being done: both commit, or neither does."""
+    from taskhub.models import OutboxMessage
+
+    def broken_storage_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    report = report_of("orders", owner=user)
+    monkeypatch.setattr(default_storage, "save", broken_storage_save)
+    with pytest.raises(OSError, match="disk full"):
+        generate_report.delay(report.pk)
+    report.refresh_from_db()
+    assert report.status == "failed"
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_host_registers_a_report_kind_from_raw_sql(user):
+    kind = reports.register(
+        reports.ReportKind(
+            name="test_numbers",
+            title="Numbers",
+            columns=("n", "label"),
+            rows=lambda params: reports.SQL(
+                "SELECT 1 AS n, %s AS label UNION ALL SELECT 2, '=cmd'", [params["start"]]
+            ),
+        )
+    )
+    try:
+        report = report_of(kind.name, owner=user)
+        assert reports.claim(report)
+        reports.generate(report)
+        assert read_csv(report) == [["n", "label"], ["1", str(DAY)], ["2", "'=cmd"]]
+        assert report.row_count == 2
+    finally:
+        reports._registry.pop(kind.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_progress_is_written_while_other_connections_commit(settings, monkeypatch):
+    """A worker commits (a result, an email) while a report streams: in WAL mode a read
+    begun before that commit could not write its progress any more."""
+    import sqlite3
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's WAL snapshots only")
+    make_orders(12_000)
+    report = report_of("orders")
+    assert reports.claim(report)
+    other = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=20)
+    real = reports.write_csv
+    progress: list[int] = []
+
+    def with_commits_elsewhere(header, rows, out, total, on_progress):
+        def progress_after_a_commit(done, total):
+            with other:
+                other.execute("UPDATE demo_order SET customer_name = 'Ada' WHERE id = 1")
+            on_progress(done, total)
+            progress.append(Report.objects.get(pk=report.pk).progress)
+
+        return real(header, rows, out, total, progress_after_a_commit)
+
+    monkeypatch.setattr(reports, "write_csv", with_commits_elsewhere)
+    reports.generate(report)
+    other.close()
+    report.refresh_from_db()
+    assert (report.status, report.row_count) == ("done", 12_000)
+    assert progress == sorted(progress) and progress[-1] >= 90, progress

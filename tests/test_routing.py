@@ -5,6 +5,7 @@ from celery import Celery
 
 from project.celery import app
 from taskhub.queues import HIGH, LOW, NORMAL, ROUTES, TASK_QUEUES
+from tests.celery_apps import new_app
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,7 +49,14 @@ def test_a_settings_override_wins_over_taskhub_routes(settings):
         {"taskhub.welcome": {"queue": NORMAL}},
         "taskhub.queues.route_task",
     ]
-    overridden = Celery("override", set_as_current=False)
-    overridden.config_from_object("django.conf:settings", namespace="CELERY")
+    overridden = new_app()
     assert queue_of(overridden, "taskhub.welcome") == NORMAL
     assert queue_of(overridden, "taskhub.make_thumbnails") == LOW
+
+
+def test_a_host_routes_table_alone_keeps_taskhubs_routes_behind_it(settings):
+    settings.CELERY_TASK_ROUTES = {"taskhub.welcome": {"queue": NORMAL}, "myapp.*": {"queue": LOW}}
+    composed = new_app()
+    assert queue_of(composed, "taskhub.welcome") == NORMAL
+    assert queue_of(composed, "myapp.export") == LOW
+    assert queue_of(composed, "taskhub.make_thumbnails") == LOW, "taskhub's router still applies"

@@ -16,8 +16,9 @@ PRODUCTION = {
 }
 PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s; "
+    "from project.celery import app; "
     "print(json.dumps({'broker': s.CELERY_BROKER_URL, 'engine': s.DATABASES['default']['ENGINE'], "
-    "'debug': s.DEBUG, 'options': s.CELERY_BROKER_TRANSPORT_OPTIONS}))"
+    "'debug': s.DEBUG, 'options': app.conf.broker_transport_options}))"
 )
 
 

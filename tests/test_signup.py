@@ -70,3 +70,15 @@ def test_mismatched_passwords_are_refused(client):
     response = client.post(URL, {**VALID, "password2": "something else entirely"})
     assert response.status_code == 400
     assert not get_user_model().objects.exists()
+
+
+def test_the_new_user_is_logged_in_after_signing_up(client):
+    page = client.post(URL, VALID, follow=True)
+    assert page.context["user"].username == "barbara"
+    assert "You are logged in as <strong>barbara</strong>" in page.content.decode()
+
+
+def test_errors_are_marked_as_errors_and_the_password_rules_as_help(client):
+    page = client.post(URL, {**VALID, "password2": "something else"}).content.decode()
+    assert '<ul class="errorlist' in page
+    assert '<div class="helptext">' in page

@@ -162,3 +162,19 @@ def test_the_task_returns_what_it_made(user):
         "status": "done",
         "thumbnails": 6,
     }
+
+
+@pytest.mark.django_db
+def test_a_host_chooses_its_own_sizes_and_formats(user, settings):
+    settings.TASKHUB_THUMBNAIL_SIZES = (64,)
+    settings.TASKHUB_THUMBNAIL_FORMATS = {"png": {"optimize": True}}
+    image = thumbnails.make_thumbnails(stored_image(user, image_bytes(400, 200)))
+    [thumbnail] = image.thumbnails.all()
+    assert (thumbnail.size, thumbnail.format, thumbnail.width, thumbnail.height) == (
+        64,
+        "png",
+        64,
+        32,
+    )
+    assert thumbnail.file.name.endswith("/64.png")
+    assert PILImage.open(thumbnail.file).format == "PNG"

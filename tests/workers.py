@@ -14,7 +14,8 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
-from project.settings import broker_transport_options
+from project.settings import filesystem_broker_options
+from taskhub import celery as taskhub_celery
 from taskhub.health import queue_depth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,14 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def broker_transport_options(url: str, var_dir: Path) -> dict:
+    """What a worker of the demo project uses for ``url``: the project's folders for the
+    filesystem broker, taskhub's defaults for the others."""
+    if url.startswith("filesystem:"):
+        return filesystem_broker_options(var_dir)
+    return taskhub_celery.broker_transport_options(url)
+
+
 def broker_connection(url: str, var_dir: Path) -> Connection:
     return Connection(url, transport_options=broker_transport_options(url, var_dir))
 
@@ -59,6 +68,11 @@ class Worker:
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def output(self) -> str:
+        """What the worker wrote to stdout and stderr (Python's own logging errors)."""
+        out = self.logfile.with_suffix(".out")
+        return out.read_text(errors="replace") if out.exists() else ""
 
     def signal(self, signum: int) -> None:
         """Signal the main process only (a deploy's SIGTERM, say)."""
@@ -105,6 +119,43 @@ class Worker:
 
 
 @contextmanager
+def celery_worker(
+    python: str,
+    app: str,
+    queues: str,
+    cwd: Path,
+    env: dict[str, str],
+    log_dir: Path,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[Worker]:
+    """``<python> -m celery -A <app> worker -Q <queues>`` in ``cwd``, until it is ready;
+    stopped (SIGTERM, then SIGKILL) at exit. Any project's app: the demo or a host."""
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    logfile = log_dir / f"worker-{name.split('@')[0]}.log"
+    command = [
+        python, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
+        "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--logfile", str(logfile),
+        *extra_args,
+    ]  # fmt: skip
+    output = logfile.with_suffix(".out")
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = Worker(process, logfile)
+    try:
+        wait_for(
+            lambda: " ready." in worker.log() or process.poll() is not None, 60, "worker start"
+        )
+        assert process.poll() is None, (
+            f"worker exited:\n{worker.log()}\n{output.read_text(errors='replace')}"
+        )
+        yield worker
+    finally:
+        worker.stop()
+
+
+@contextmanager
 def running_worker(
     queues: str,
     broker_url: str,
@@ -115,14 +166,6 @@ def running_worker(
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[Worker]:
     """``celery -A project worker -Q <queues>`` against the test database, until exit."""
-    name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    logfile = var_dir / f"worker-{name.split('@')[0]}.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "-n", name,
-        "--concurrency", str(concurrency), "--without-mingle", "--without-gossip",
-        "--loglevel", "INFO", "--logfile", str(logfile), "--include", "tests.probe_tasks",
-        *extra_args,
-    ]  # fmt: skip
     process_env = {
         **os.environ,
         "CELERY_BROKER_URL": broker_url,
@@ -134,23 +177,11 @@ def running_worker(
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=process_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    worker = Worker(process, logfile)
-    try:
-        wait_for(
-            lambda: " ready." in worker.log() or process.poll() is not None, 60, "worker start"
-        )
-        assert process.poll() is None, f"worker exited:\n{worker.log()}"
+    args = ("--concurrency", str(concurrency), "--include", "tests.probe_tasks", *extra_args)
+    with celery_worker(
+        sys.executable, "project", queues, ROOT, process_env, var_dir, args
+    ) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 def emails_sent(var_dir: Path) -> int:
@@ -167,7 +198,10 @@ def publishing_to(settings, url: str, var_dir: Path) -> Iterator[None]:
     from project.celery import app
 
     settings.CELERY_BROKER_URL = url
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(url, var_dir)
+    if url.startswith("filesystem:"):
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(var_dir)
+    elif hasattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS"):
+        del settings.CELERY_BROKER_TRANSPORT_OPTIONS  # taskhub's defaults apply
     app._after_fork()  # forget pooled connections, as Celery does in a forked child
     try:
         yield

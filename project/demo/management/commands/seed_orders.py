@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from taskhub.models import Order
+from project.demo.models import Order
 
 FIRST = (
     "Ada",

@@ -1,0 +1,177 @@
+"""``configure(app)``: the one line a host project adds to its ``celery.py``.
+
+::
+
+    app = Celery("mysite")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    taskhub.celery.configure(app)
+    app.autodiscover_tasks()
+
+It gives the app taskhub's queues, routes, periodic jobs and safe delivery defaults,
+without overriding anything the host set: taskhub's values sit *below* the host's
+configuration (its ``CELERY_*`` settings, under new or old names, and any
+``app.conf.update``) and above Celery's own defaults, so a host setting wins even when it
+changes later (``override_settings``). Values that depend on others (the Redis
+visibility timeout on the time limits) are computed when read.
+"""
+
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from celery import Celery
+from django.conf import settings
+
+from taskhub import conf, flower, queues, schedule
+
+_configured: "weakref.WeakSet[Celery]" = weakref.WeakSet()
+
+ROUTER = "taskhub.queues.route_task"
+
+#: Brokers that redeliver an unacknowledged message after ``visibility_timeout``.
+VISIBILITY_TIMEOUT_SCHEMES = ("redis", "rediss", "redis+socket", "sqs")
+#: At least this long, and at least twice the longest hard time limit.
+MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
+
+#: ``task_name`` and ``task_id`` are on every record (``taskhub.log``), "-" outside tasks.
+LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s] %(name)s: %(message)s"
+)
+
+STATIC_DEFAULTS: dict[str, Any] = {
+    "task_queues": queues.TASK_QUEUES,
+    "task_default_queue": queues.DEFAULT_QUEUE,
+    "task_routes": (ROUTER,),
+    # At-least-once: acknowledged after the task ran, given back if its worker dies.
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    # One message per process: a long report never sits on a message another worker
+    # could run now.
+    "worker_prefetch_multiplier": 1,
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "result_accept_content": ["json"],
+    "task_eager_propagates": True,
+    "broker_connection_retry_on_startup": True,
+    "result_backend": "django-db",
+    "result_extended": True,
+    "task_track_started": True,
+    "task_store_errors_even_if_ignored": True,
+    # taskhub's own nightly job purges old results; Celery's would do it twice.
+    "result_expires": None,
+    "beat_scheduler": "django_celery_beat.schedulers:DatabaseScheduler",
+    # A pool process is replaced after this many tasks, or once past this many KiB:
+    # no worker grows without bound (Pillow and big querysets fragment heaps). A
+    # replacement forks a Django process; one per 1,000 tasks took 30% of a busy
+    # worker's main process (benchmark B7), hence 10,000.
+    "worker_max_tasks_per_child": 10_000,
+    "worker_max_memory_per_child": 512 * 1024,
+    # Celery closes the database connection around every task unless told to reuse it;
+    # with 32 email threads on PostgreSQL that was most of the worker's time (B3).
+    "CELERY_DB_REUSE_MAX": 100,
+    # What a task prints (the console email backend, say) is logged at INFO, not WARNING.
+    "worker_redirect_stdouts_level": "INFO",
+    # When Celery sets up the worker's logging itself: every line names its task.
+    "worker_log_format": LOG_FORMAT,
+    "worker_task_log_format": LOG_FORMAT,
+}
+
+
+def visibility_timeout() -> int:
+    """Longer than any task may run, so a running task is never handed to a second
+    worker: at least 2 h, and twice the longest hard time limit."""
+    longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
+    return max(MIN_VISIBILITY_TIMEOUT, 2 * longest)
+
+
+def broker_transport_options(broker_url: str) -> dict[str, Any]:
+    """taskhub's transport options for ``broker_url`` when the host sets none.
+
+    On Redis, a publisher that finds no broker gives up at once instead of retrying for
+    seconds inside a web request: the outbox keeps the message for later. Workers and
+    beat reconnect with their own, unbounded, retry loops.
+    """
+    scheme = (broker_url or "").split(":", 1)[0]
+    if scheme not in VISIBILITY_TIMEOUT_SCHEMES:
+        return {}
+    options: dict[str, Any] = {"visibility_timeout": visibility_timeout()}
+    if scheme.startswith("redis"):
+        options |= {"max_retries": 0, "socket_connect_timeout": 2}
+    return options
+
+
+class TaskhubDefaults(Mapping):
+    """taskhub's defaults as one of the app configuration's maps, consulted only for
+    keys the host did not set. Computed values are computed on every read."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.computed = {
+            "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
+            "timezone": lambda: settings.TIME_ZONE,
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.computed:
+            return self.computed[key]()
+        return STATIC_DEFAULTS[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from STATIC_DEFAULTS
+        yield from self.computed
+
+    def __len__(self) -> int:
+        return len(STATIC_DEFAULTS) + len(self.computed)
+
+
+def configure(app: Celery) -> Celery:
+    """Give ``app`` taskhub's queues, routes, periodic jobs and safe defaults; and make
+    ``celery -A <project> flower`` refuse to run without authentication."""
+    flower.require_authentication()
+    if app.configured:
+        _install(app)
+    else:
+        app.on_after_configure.connect(_on_after_configure, sender=app, weak=False)
+    _configured.add(app)
+    return app
+
+
+def is_configured(app: Celery) -> bool:
+    return app in _configured
+
+
+def queue_names(app: Celery) -> tuple[str, ...]:
+    """The queues ``app`` declares, as configured (the host may declare its own)."""
+    queues = app.conf.task_queues
+    return tuple(q.name for q in queues) if queues else (app.conf.task_default_queue,)
+
+
+def _on_after_configure(sender: Celery, **kwargs: Any) -> None:
+    _install(sender)
+
+
+def with_taskhub_router(routes: Any) -> tuple:
+    """The host's routes (``CELERY_TASK_ROUTES`` in any form Celery takes), then
+    taskhub's router: the host's route for a task wins."""
+    if routes is None:
+        routes = ()
+    elif not isinstance(routes, list | tuple):
+        routes = (routes,)
+    return tuple(routes) if ROUTER in routes else (*routes, ROUTER)
+
+
+def _install(app: Celery) -> None:
+    """Put taskhub's defaults just above Celery's own, below everything the host set;
+    add taskhub's router after the host's routes, and the periodic jobs the host's
+    schedule does not already name."""
+    view = app.conf
+    if not any(isinstance(m, TaskhubDefaults) for m in view.maps):
+        defaults = TaskhubDefaults(app)
+        view.defaults.insert(len(view.defaults) - 1, defaults)
+        view.maps.insert(len(view.maps) - 1, defaults)
+    if view.task_routes is not STATIC_DEFAULTS["task_routes"]:
+        view.task_routes = with_taskhub_router(view.task_routes)
+    beat_schedule = view.beat_schedule
+    for name, entry in schedule.BEAT_SCHEDULE.items():
+        beat_schedule.setdefault(name, entry)

@@ -1,0 +1,174 @@
+"""Django system checks (``taskhub.E001``...): a misconfigured host hears about it at
+``manage.py check``, ``migrate`` or ``runserver``, and a worker refuses to start
+(``apps.py``) instead of consuming the wrong queue."""
+
+import difflib
+from typing import Any
+
+from celery import Celery, current_app
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from kombu.serialization import registry
+
+from taskhub import conf
+from taskhub.celery import VISIBILITY_TIMEOUT_SCHEMES, is_configured, queue_names
+
+REQUIRED_APPS = (
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django_celery_beat",
+    "django_celery_results",
+)
+MIDDLEWARE = "taskhub.middleware.PublishAfterResponseMiddleware"
+PICKLE = {"pickle", registry.name_to_type["pickle"]}
+#: What kombu's Redis and SQS transports use when ``visibility_timeout`` is not set.
+KOMBU_VISIBILITY_TIMEOUT = 3600
+
+
+def celery_app() -> Celery:
+    return current_app._get_current_object()
+
+
+def check_celery(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return celery_errors(celery_app())
+
+
+def celery_errors(app: Celery) -> list[checks.CheckMessage]:
+    """What is wrong with ``app``, the Celery app of this process."""
+    if not is_configured(app):
+        return [
+            checks.Error(
+                f"taskhub.celery.configure(app) was not called on the Celery app {app.main!r}: "
+                "taskhub's tasks would go to a queue no taskhub worker consumes.",
+                hint="In your celery.py, right after app.config_from_object(...), add "
+                "`import taskhub.celery` and `taskhub.celery.configure(app)`.",
+                id="taskhub.E001",
+            )
+        ]
+    return [*check_routes(app), *check_delivery(app)]
+
+
+def check_routes(app: Celery) -> list[checks.CheckMessage]:
+    """Every taskhub task routed (as Celery would route it) to a declared queue."""
+    declared = set(queue_names(app))
+    errors = []
+    for name in sorted(app.tasks):
+        if not name.startswith("taskhub."):
+            continue
+        queue = app.amqp.router.route({}, name)["queue"].name
+        if queue not in declared:
+            errors.append(
+                checks.Error(
+                    f"{name} is routed to the queue {queue!r}, which is not declared "
+                    f"(CELERY_TASK_QUEUES: {sorted(declared)}): no worker would consume it.",
+                    hint="Route it to a declared queue in CELERY_TASK_ROUTES, or declare it.",
+                    id="taskhub.E002",
+                )
+            )
+    return errors
+
+
+def check_delivery(app: Celery) -> list[checks.CheckMessage]:
+    errors = []
+    scheme = (app.conf.broker_url or "").split(":", 1)[0]
+    if scheme in VISIBILITY_TIMEOUT_SCHEMES:
+        options = app.conf.broker_transport_options or {}
+        timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
+        longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
+        if timeout <= longest:
+            errors.append(
+                checks.Error(
+                    f"The broker's visibility_timeout ({timeout}s) is not longer than the "
+                    f"longest hard time limit ({longest}s): a running task would be handed "
+                    "to a second worker.",
+                    hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], or "
+                    "lower TASKHUB_TIME_LIMITS.",
+                    id="taskhub.E003",
+                )
+            )
+    if not app.conf.task_acks_late:
+        errors.append(
+            checks.Error(
+                "CELERY_TASK_ACKS_LATE is off: a worker that dies mid-task loses the task.",
+                hint="Remove the setting: taskhub's tasks are idempotent for at-least-once.",
+                id="taskhub.E004",
+            )
+        )
+    serializers = {
+        *(app.conf.accept_content or ()),
+        *(app.conf.result_accept_content or ()),
+        app.conf.task_serializer,
+        app.conf.result_serializer,
+    }
+    if serializers & PICKLE:
+        errors.append(
+            checks.Error(
+                "Pickle is accepted or used: a message from the broker could run code.",
+                hint="Remove pickle from CELERY_ACCEPT_CONTENT, CELERY_RESULT_ACCEPT_CONTENT "
+                "and the serializers; taskhub sends JSON only.",
+                id="taskhub.E005",
+            )
+        )
+    return errors
+
+
+def check_installed_apps(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"{name!r} is missing from INSTALLED_APPS; taskhub needs it.",
+            id="taskhub.E006",
+        )
+        for name in REQUIRED_APPS
+        if not apps.is_installed(name)
+    ]
+
+
+def check_setting_names(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors = []
+    for setting in dir(settings):
+        name = setting.removeprefix("TASKHUB_")
+        if setting.startswith("TASKHUB_") and name not in conf.DEFAULTS:
+            close = difflib.get_close_matches(name, conf.DEFAULTS, n=1)
+            errors.append(
+                checks.Error(
+                    f"{setting} is not a taskhub setting; it has no effect.",
+                    hint=f"Did you mean TASKHUB_{close[0]}?"
+                    if close
+                    else "See taskhub/conf.py for the settings.",
+                    id="taskhub.E007",
+                )
+            )
+    return errors
+
+
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [
+        checks.Warning(
+            f"{MIDDLEWARE} is not in MIDDLEWARE: the outbox publishes inside the request, "
+            "so users wait for the broker.",
+            hint=f"Add {MIDDLEWARE!r} to MIDDLEWARE.",
+            id="taskhub.W001",
+        )
+    ]
+
+
+ALL = (check_installed_apps, check_setting_names, check_celery, check_middleware)
+
+
+def register() -> None:
+    for check in ALL:
+        checks.register(check, "taskhub")
+
+
+def errors_for_worker() -> list[checks.CheckMessage]:
+    """The errors a worker must not start with (silenced ones left out)."""
+    silenced = set(settings.SILENCED_SYSTEM_CHECKS)
+    return [
+        message
+        for check in ALL
+        for message in check()
+        if message.is_serious() and message.id not in silenced
+    ]

@@ -1,0 +1,141 @@
+"""Service: what staff do to the work by hand, from the status page or the admin.
+
+Requeue a dead-lettered or failed task with its original arguments (through the outbox,
+so under a new task id and a new delivery count), republish a stuck outbox message now,
+cancel a queued or running report. Each is recorded (``OperatorAction``: who, when, to
+what), refused with the reason when it no longer applies, and idempotent: a requeue is
+done once however often it is asked for, a cancel cancels once.
+"""
+
+import ast
+import json
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from taskhub import outbox
+from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+
+
+class ActionRefused(Exception):
+    """The action does not apply (any more); the message says why."""
+
+
+def _record(verb: str, target: str, actor: Any, detail: str, once: bool) -> OperatorAction:
+    """Record the action; with ``once``, refuse it if it was done already."""
+    actor = actor if getattr(actor, "pk", None) else None
+    try:
+        with transaction.atomic():
+            return OperatorAction.objects.create(
+                verb=verb,
+                target=target,
+                once_key=f"{verb}:{target}" if once else None,
+                actor=actor,
+                detail=detail,
+            )
+    except IntegrityError:
+        done = OperatorAction.objects.get(once_key=f"{verb}:{target}")
+        raise ActionRefused(
+            f"{target} was already {verb}d by {done.actor or 'someone'} "
+            f"at {done.created_at:%Y-%m-%d %H:%M:%S}"
+        ) from None
+
+
+def _task(name: str) -> Any:
+    if name not in current_app.tasks:
+        raise ActionRefused(f"no task named {name!r} is registered any more")
+    return current_app.tasks[name]
+
+
+def dead_letter_target(delivery: DeliveryCount) -> str:
+    return f"dead letter {delivery.task_name}[{delivery.task_id}]"
+
+
+def failure_target(result: TaskResult) -> str:
+    return f"failed {result.task_name}[{result.task_id}]"
+
+
+def requeued_targets() -> set[str]:
+    """What has been requeued already, by its target."""
+    requeues = OperatorAction.objects.filter(verb=OperatorAction.Verb.REQUEUE)
+    return set(requeues.values_list("target", flat=True))
+
+
+def requeue_dead_letter(delivery: DeliveryCount, actor: Any) -> OutboxMessage:
+    """Send a dead-lettered task again, once, with its original arguments."""
+    if delivery.dead_lettered_at is None:
+        raise ActionRefused(f"{delivery.task_name}[{delivery.task_id}] is not dead-lettered")
+    task = _task(delivery.task_name)
+    target = dead_letter_target(delivery)
+    with transaction.atomic():
+        _record(OperatorAction.Verb.REQUEUE, target, actor, "", once=True)
+        return outbox.enqueue(task, *delivery.args, **delivery.kwargs)
+
+
+def stored_value(stored: str | None, empty: Any) -> Any:
+    """A value django-celery-results stored: JSON of the value, or of its preview (a
+    repr, which ``literal_eval`` reads back safely for JSON-like values)."""
+    if not stored:
+        return empty
+    decoded = json.loads(stored)
+    return ast.literal_eval(decoded) if isinstance(decoded, str) else decoded
+
+
+def original_arguments(result: TaskResult) -> tuple[list, dict]:
+    """A failed task's arguments, as Celery stored them with its result."""
+    try:
+        args = stored_value(result.task_args, ())
+        kwargs = stored_value(result.task_kwargs, {})
+    except (ValueError, SyntaxError):
+        raise ActionRefused(
+            f"the stored arguments of {result.task_name}[{result.task_id}] are incomplete "
+            "(too long to store in full); it cannot be requeued from here"
+        ) from None
+    if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
+        raise ActionRefused(f"the stored arguments of {result.task_id} are not args/kwargs")
+    return list(args), kwargs
+
+
+def requeue_failure(result: TaskResult, actor: Any) -> OutboxMessage:
+    """Send a failed task again, once, with its original arguments."""
+    if result.status != "FAILURE":
+        raise ActionRefused(f"{result.task_name}[{result.task_id}] has not failed")
+    task = _task(result.task_name or "")
+    args, kwargs = original_arguments(result)
+    target = failure_target(result)
+    with transaction.atomic():
+        _record(OperatorAction.Verb.REQUEUE, target, actor, "", once=True)
+        return outbox.enqueue(task, *args, **kwargs)
+
+
+def republish(message: OutboxMessage, actor: Any) -> bool:
+    """Publish a message that no worker has started, now; False if the broker is down.
+
+    Published again under the same task id: the task is idempotent, so a message that
+    was only slow, not lost, still has its effect once.
+    """
+    message.refresh_from_db()
+    if message.started_at is not None:
+        raise ActionRefused(f"{message} has started: there is nothing to republish")
+    _task(message.task_name)
+    _record(OperatorAction.Verb.REPUBLISH, str(message.task_id), actor, "", once=False)
+    return outbox.publish(message)
+
+
+def cancel_report(report: Report, actor: Any) -> Report:
+    """Cancel a pending or running report. A running one stops at its next progress
+    update (within seconds) and deletes its partial file."""
+    cancellable = [WorkStatus.PENDING, WorkStatus.RUNNING]
+    with transaction.atomic():
+        changed = Report.objects.filter(pk=report.pk, status__in=cancellable).update(
+            status=WorkStatus.CANCELLED, finished_at=timezone.now(), error="cancelled"
+        )
+        if not changed:
+            report.refresh_from_db()
+            raise ActionRefused(f"report {report.pk} is {report.status}: it cannot be cancelled")
+        _record(OperatorAction.Verb.CANCEL, f"report {report.pk}", actor, "", once=True)
+    report.refresh_from_db()
+    return report

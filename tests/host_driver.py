@@ -1,0 +1,91 @@
+"""Run by tests/test_host_project.py with a host project's own Python (taskhub installed
+from its wheel, not this checkout): acts as that host's code would, prints one JSON line.
+
+    python host_driver.py workers|eager|forgot
+"""
+
+import io
+import json
+import sys
+import time
+from datetime import date
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from taskhub import emails  # noqa: E402
+from taskhub.tasks import welcome  # noqa: E402
+
+TIMEOUT = 90
+
+
+def poll(client: Client, url: str, done: set[str]) -> dict:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        answer = client.get(url).json()
+        if answer["status"] in done:
+            return answer
+        time.sleep(0.2)
+    raise SystemExit(f"timed out after {TIMEOUT}s waiting on {url}: {answer}")
+
+
+def png() -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "red.png"
+    return buffer
+
+
+def with_workers() -> dict:
+    alice = get_user_model().objects.create_user("alice", "alice@example.com", "pw", is_staff=True)
+    first, second = welcome.delay("alice"), welcome.delay("alice")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(alice)
+    image = client.post("/tasks/api/images/", {"file": png()}).json()
+    image = poll(client, image["url"], {"done", "failed"})
+    today = date.today().isoformat()
+    body = {"kind": "staff", "params": {"start": today, "end": today}}
+    created = client.post("/tasks/api/reports/", body, content_type="application/json")
+    report = poll(client, created.json()["status_url"], {"done", "failed"})
+    csv = b"".join(client.get(report["download_url"]).streaming_content).decode()
+    pages = ["/tasks/", "/tasks/gallery/", "/tasks/reports/", f"/tasks/reports/{report['id']}/",
+             "/tasks/taskhub/", "/tasks/accounts/signup/"]  # fmt: skip
+    anonymous = Client(HTTP_HOST="localhost").get("/tasks/gallery/")
+    return {
+        "pages": {page: client.get(page).status_code for page in pages},
+        "anonymous": [anonymous.status_code, anonymous["Location"]],
+        "welcome_ids": [first.id, second.id],
+        "image": image,
+        "report": report,
+        "csv": csv.splitlines(),
+    }
+
+
+def eager() -> dict:
+    get_user_model().objects.create_user("bob", "bob@example.com", "pw")
+    try:
+        welcome.delay("nobody")
+        missing = "no error"
+    except emails.EmailRejected as exc:
+        missing = f"EmailRejected: {exc}"
+    result = welcome.delay("bob")
+    return {"missing_user": missing, "state": result.state, "value": result.get()}
+
+
+def forgot() -> dict:
+    try:
+        welcome.delay("alice")
+        return {"sent": True}
+    except Exception as exc:  # what a host's view would see
+        return {"sent": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    print(json.dumps({"workers": with_workers, "eager": eager, "forgot": forgot}[mode]()))

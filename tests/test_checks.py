@@ -1,0 +1,107 @@
+"""System checks protect every host: each misconfiguration is an error with its id,
+and a worker on a misconfigured host refuses to start."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from kombu import Queue
+
+from taskhub import checks
+from tests.celery_apps import new_app
+
+
+def ids(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+def test_the_demo_project_passes_every_check():
+    call_command("check", "--fail-level", "WARNING")
+    assert checks.celery_errors(new_app()) == []
+
+
+def test_an_app_that_configure_never_saw_is_e001():
+    assert ids(checks.celery_errors(new_app(configure=False))) == ["taskhub.E001"]
+
+
+def test_a_taskhub_task_routed_to_an_undeclared_queue_is_e002(settings):
+    settings.CELERY_TASK_ROUTES = [{"taskhub.welcome": {"queue": "emails"}}]
+    errors = checks.celery_errors(new_app())
+    assert ids(errors) == ["taskhub.E002"]
+    assert "taskhub.welcome is routed to the queue 'emails'" in errors[0].msg
+
+
+def test_queues_declared_by_the_host_without_taskhubs_are_e002(settings):
+    settings.CELERY_TASK_QUEUES = [Queue("normal"), Queue("low")]
+    errors = checks.celery_errors(new_app())
+    assert set(ids(errors)) == {"taskhub.E002"}
+    assert any("'high'" in e.msg for e in errors)
+
+
+@pytest.mark.parametrize("timeout", [600, 50 * 60])
+def test_a_visibility_timeout_not_above_the_longest_hard_limit_is_e003(settings, timeout):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": timeout}
+    assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
+
+
+def test_kombus_own_visibility_timeout_counts_when_the_host_sets_none(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    assert checks.celery_errors(new_app()) == [], "kombu's 1 h outlasts the 50 min reports"
+    settings.TASKHUB_TIME_LIMITS = {"email": (1, 2), "reports": (3000, 3600)}
+    assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
+
+
+def test_acks_late_off_is_e004(settings):
+    settings.CELERY_TASK_ACKS_LATE = False
+    assert ids(checks.celery_errors(new_app())) == ["taskhub.E004"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("CELERY_ACCEPT_CONTENT", ["json", "pickle"]),
+        ("CELERY_RESULT_ACCEPT_CONTENT", ["application/x-python-serialize"]),
+        ("CELERY_TASK_SERIALIZER", "pickle"),
+    ],
+)
+def test_pickle_anywhere_is_e005(settings, setting, value):
+    setattr(settings, setting, value)
+    assert "taskhub.E005" in ids(checks.celery_errors(new_app()))
+
+
+def test_a_missing_required_app_is_e006(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
+    errors = checks.check_installed_apps()
+    assert ids(errors) == ["taskhub.E006"]
+    assert "'django_celery_beat'" in errors[0].msg
+
+
+def test_a_misspelt_taskhub_setting_is_e007_with_a_suggestion(settings):
+    settings.TASKHUB_EMAIL_RATELIMIT = "1/s"
+    [error] = checks.check_setting_names()
+    assert error.id == "taskhub.E007"
+    assert error.hint == "Did you mean TASKHUB_EMAIL_RATE_LIMIT?"
+
+
+def test_the_outbox_without_its_middleware_is_w001(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != checks.MIDDLEWARE]
+    assert ids(checks.check_middleware()) == ["taskhub.W001"]
+
+
+def test_manage_py_check_fails_on_an_error(settings):
+    settings.CELERY_TASK_ACKS_LATE = False
+    with pytest.raises(SystemCheckError, match=r"taskhub\.E004"):
+        call_command("check")
+
+
+def test_a_worker_refuses_to_start_and_says_why(settings):
+    from taskhub.apps import refuse_misconfigured_worker
+
+    settings.CELERY_TASK_ACKS_LATE = False
+    with pytest.raises(
+        SystemExit, match=r"(?s)taskhub refuses to start this worker:.*taskhub.E004"
+    ):
+        refuse_misconfigured_worker()
+    settings.SILENCED_SYSTEM_CHECKS = ["taskhub.E004"]
+    refuse_misconfigured_worker()

@@ -1,0 +1,191 @@
+"""Staff requeue, republish and cancel (taskhub.operations), from the status page and the
+admin: recorded, idempotent, refused with the reason when they no longer apply."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from taskhub import operations, reports
+from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+from tests.orders import DAY, make_orders
+from tests.probe_tasks import effects, record
+
+pytestmark = pytest.mark.django_db
+
+
+def dead_letter(tmp_path, key: str = "k") -> DeliveryCount:
+    return DeliveryCount.objects.create(
+        task_id="dead-1",
+        task_name=record.name,
+        deliveries=4,
+        args=[str(tmp_path), key],
+        kwargs={},
+        dead_lettered_at=timezone.now(),
+    )
+
+
+def test_a_dead_letter_is_requeued_once_with_its_arguments_and_recorded(
+    tmp_path, staff_user, django_capture_on_commit_callbacks
+):
+    delivery = dead_letter(tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = operations.requeue_dead_letter(delivery, staff_user)
+    assert effects(tmp_path) == ["k"], "it ran (eager) with its original arguments"
+    assert str(message.task_id) != delivery.task_id, "a new task id: a new delivery count"
+    [action] = OperatorAction.objects.all()
+    assert (action.verb, action.actor, action.target) == (
+        "requeue",
+        staff_user,
+        f"dead letter probe.record[{delivery.task_id}]",
+    )
+    with pytest.raises(operations.ActionRefused, match="already requeued by grace"):
+        operations.requeue_dead_letter(delivery, staff_user)
+    assert OutboxMessage.objects.count() == 1
+
+
+def test_a_task_that_was_not_dead_lettered_is_refused(tmp_path, staff_user):
+    delivery = dead_letter(tmp_path)
+    DeliveryCount.objects.filter(pk=delivery.pk).update(dead_lettered_at=None)
+    delivery.refresh_from_db()
+    with pytest.raises(operations.ActionRefused, match="is not dead-lettered"):
+        operations.requeue_dead_letter(delivery, staff_user)
+
+
+def failure(tmp_path, args: str) -> TaskResult:
+    return TaskResult.objects.create(
+        task_id="failed-1",
+        task_name=record.name,
+        status="FAILURE",
+        task_args=json.dumps(args),
+        task_kwargs=json.dumps("{}"),
+        result=json.dumps({"exc_type": "OSError", "exc_message": ["disk full"]}),
+        date_done=timezone.now(),
+    )
+
+
+def test_a_failed_task_is_requeued_from_its_stored_arguments(
+    tmp_path, staff_user, django_capture_on_commit_callbacks
+):
+    result = failure(tmp_path, repr((str(tmp_path), "again")))
+    with django_capture_on_commit_callbacks(execute=True):
+        operations.requeue_failure(result, staff_user)
+    assert effects(tmp_path) == ["again"]
+    with pytest.raises(operations.ActionRefused, match="already requeued"):
+        operations.requeue_failure(result, staff_user)
+
+
+def test_truncated_stored_arguments_are_refused_with_the_reason(tmp_path, staff_user):
+    result = failure(tmp_path, "('/tmp/x', 'a very long...")
+    with pytest.raises(operations.ActionRefused, match="are incomplete"):
+        operations.requeue_failure(result, staff_user)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_stuck_message_is_republished_until_it_starts(tmp_path, staff_user):
+    message = OutboxMessage.objects.create(task_name=record.name, args=[str(tmp_path), "s"])
+    assert operations.republish(message, staff_user) is True
+    assert effects(tmp_path) == ["s"]
+    OutboxMessage.objects.filter(pk=message.pk).update(started_at=timezone.now())
+    with pytest.raises(operations.ActionRefused, match="has started"):
+        operations.republish(message, staff_user)
+
+
+def test_a_queued_report_is_cancelled_and_never_made(user, django_capture_on_commit_callbacks):
+    report = Report.objects.create(owner=user, kind="orders", params={"start": "2026-01-01",
+                                   "end": "2026-01-02"})  # fmt: skip
+    operations.cancel_report(report, user)
+    assert not reports.claim(report), "a worker that gets it later skips it"
+    report.refresh_from_db()
+    assert report.status == WorkStatus.CANCELLED
+    with pytest.raises(operations.ActionRefused, match="is cancelled: it cannot be cancelled"):
+        operations.cancel_report(report, user)
+
+
+def test_a_running_report_stops_at_its_next_progress_update_and_leaves_no_file(
+    user, settings, monkeypatch
+):
+    make_orders(500)
+    params = {"start": DAY.isoformat(), "end": DAY.isoformat()}
+    report = Report.objects.create(owner=user, kind="orders", params=params)
+    assert reports.claim(report)
+    real = reports.write_csv
+
+    def cancel_midway(header, rows, out, total, on_progress):
+        def progress(done, total):
+            if done > 200:
+                operations.cancel_report(report, user)
+            on_progress(done, total)
+
+        return real(header, rows, out, total, progress)
+
+    monkeypatch.setattr(reports, "write_csv", cancel_midway)
+    with pytest.raises(reports.ReportCancelled):
+        reports.generate(report)
+    report.refresh_from_db()
+    assert (report.status, report.file.name) == (WorkStatus.CANCELLED, "")
+    folder = settings.MEDIA_ROOT / "reports" / str(report.pk)
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_the_owner_cancels_from_the_api_and_others_cannot(user_client, user, other_user):
+    report = Report.objects.create(owner=user, kind="orders", params={"start": "2026-01-01",
+                                   "end": "2026-01-02"})  # fmt: skip
+    url = reverse("taskhub:api-report-cancel", args=[report.pk])
+    other = Client()
+    other.force_login(other_user)
+    assert other.post(url).status_code == 404
+    answer = user_client.post(url)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "cancelled"
+    again = user_client.post(url)
+    assert again.status_code == 409
+    assert "cannot be cancelled" in again.json()["error"]
+
+
+def test_the_status_page_requeues_and_says_so(client, staff_user, tmp_path):
+    delivery = dead_letter(tmp_path)
+    client.force_login(staff_user)
+    url = reverse("taskhub:status-action", args=["requeue-dead", delivery.task_id])
+    page = client.post(url, follow=True).content.decode()
+    assert "probe.record requeued as" in page
+    assert "requeued" in page
+    page = client.post(url, follow=True).content.decode()
+    assert "Refused: dead letter probe.record[dead-1] was already requeued by grace" in page
+
+
+def test_status_actions_are_for_staff_only(client, user, tmp_path):
+    delivery = dead_letter(tmp_path)
+    client.force_login(user)
+    url = reverse("taskhub:status-action", args=["requeue-dead", delivery.task_id])
+    assert client.post(url).status_code == 403
+    assert not OutboxMessage.objects.exists()
+
+
+def test_outbox_and_dead_letters_are_read_only_in_the_admin(admin_client, tmp_path):
+    delivery = dead_letter(tmp_path)
+    message = OutboxMessage.objects.create(task_name=record.name, args=[])
+    for model, pk in (("deliverycount", delivery.pk), ("outboxmessage", message.pk)):
+        page = admin_client.get(reverse(f"admin:taskhub_{model}_change", args=[pk]))
+        assert page.status_code == 200
+        assert '<input type="text" name="task_name"' not in page.content.decode()
+        assert (
+            admin_client.post(
+                reverse(f"admin:taskhub_{model}_change", args=[pk]), {"task_name": "x"}
+            ).status_code
+            == 403
+        )
+
+
+def test_the_admin_requeues_a_dead_letter_through_its_action(
+    admin_client, tmp_path, django_capture_on_commit_callbacks
+):
+    delivery = dead_letter(tmp_path)
+    url = reverse("admin:taskhub_deliverycount_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"action": "requeue", "_selected_action": [delivery.pk]})
+    assert effects(tmp_path) == ["k"]
+    assert OperatorAction.objects.get().actor.username == "admin"

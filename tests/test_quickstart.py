@@ -1,0 +1,84 @@
+"""The README's quick start, run as printed on a fresh clone: ``make run`` brings up web,
+workers, beat and Flower on the embedded defaults with nothing installed by hand, serves
+a healthy site, and stops on Ctrl-C leaving nothing behind. (``make test``, the block's
+other line, is the suite running this very test.)"""
+
+import os
+import re
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.redis_server import free_port
+from tests.workers import ROOT, wait_for
+
+pytestmark = pytest.mark.integration
+
+QUICKSTART = re.compile(r"<!-- quickstart -->\n```sh\n(?P<code>.*?)```", re.S)
+#: honcho's own grace before it SIGKILLs what did not stop.
+GRACE = 5
+
+
+def quickstart_commands() -> list[str]:
+    code = QUICKSTART.search((ROOT / "README.md").read_text())["code"]
+    return [line.split("#")[0].strip() for line in code.strip().splitlines()]
+
+
+def status(url: str, **headers: str) -> int:
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_make_run_from_a_fresh_clone_serves_and_stops_on_ctrl_c(tmp_path):
+    assert quickstart_commands() == ["make run", "make test"]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    web, flower = free_port(), free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("CELERY_", "DJANGO_", "TASKHUB_", "FLOWER_"))
+        and name not in ("DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH")
+    }
+    env |= {"WEB_PORT": str(web), "FLOWER_PORT": str(flower)}
+    output = tmp_path / "make-run.log"
+    with output.open("wb") as out:
+        make = subprocess.Popen(
+            ["make", "run"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for(
+            lambda: status(f"http://127.0.0.1:{web}/health/") == 200 or make.poll() is not None,
+            600,
+            "make run to serve a healthy site",
+        )
+        assert make.poll() is None, output.read_text()
+        assert status(f"http://127.0.0.1:{flower}/") == 401, "Flower asks for a password"
+        assert not (clone / ".venv" / "bin" / "pytest").exists(), "run installs what runs only"
+        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        make.wait(timeout=GRACE + 25)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+    log = output.read_text(errors="replace")
+    # Known and not yet fixed: a worker on the embedded filesystem broker takes 6-9 s to
+    # stop (its blocking loop notices the signal after a 2 s drain, then billiard joins
+    # its pool), past honcho's fixed 5 s grace, so honcho may SIGKILL it. The other
+    # processes must stop by themselves.
+    for process in ("web", "beat", "flower"):
+        assert f"SIGKILL to {process}.1" not in log, log[-3000:]
+    for process in ("web", "worker-high", "worker-default", "beat", "flower"):
+        assert re.search(rf"{process}\.1 +stopped", log), f"{process} did not stop:\n{log[-3000:]}"
+    leftovers = subprocess.run(["pgrep", "-g", str(make.pid)], capture_output=True, text=True)
+    assert leftovers.stdout == "", "every process of make run is gone"
