@@ -29,7 +29,8 @@ $(FLOWER_AUTH_FILE):
 	echo "admin:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))')" > $@
 	chmod 600 $@
 
-# Web, a worker for `high`, a worker for `normal,low`, beat and Flower, in the foreground.
+# Web, a worker for `high`, a worker for `normal,low`, beat and Flower, in the foreground;
+# Ctrl-C gives them RUN_GRACE seconds (30) to stop: see project/run.py.
 # Flower always asks for a password: FLOWER_BASIC_AUTH, or one generated into var/.
 run: $(RUN_STAMP) $(FLOWER_AUTH_FILE)
 	$(BIN)/python manage.py migrate --noinput
@@ -38,7 +39,7 @@ run: $(RUN_STAMP) $(FLOWER_AUTH_FILE)
 	@echo "flower   http://127.0.0.1:$${FLOWER_PORT:-5555}/ (user:password in $(FLOWER_AUTH_FILE) unless FLOWER_BASIC_AUTH is set)"
 	@echo "broker   $${CELERY_BROKER_URL:-filesystem://localhost/ under var/broker/}"
 	FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-$$(cat $(FLOWER_AUTH_FILE))}" PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start -f Procfile
+		$(BIN)/python -m project.run
 
 # One worker, as in production: make worker Q=high ARGS="--pool threads -c 16"
 worker: $(RUN_STAMP)

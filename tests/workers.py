@@ -23,13 +23,20 @@ REDIS_URL = "redis://127.0.0.1:6379/{db}"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``condition`` until ``timeout``; on failure, say what ``explain`` finds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    details = f"\n{explain()}" if explain else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{details}")
 
 
 def database_url() -> str:
