@@ -65,9 +65,18 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "django_tasks",
     "taskhub",
     "project.demo",
 ]
+
+# Django's Tasks API (the django-tasks backport on Django 5.2) on taskhub's workers.
+TASKS = {
+    "default": {
+        "BACKEND": "taskhub.backends.CeleryBackend",
+        "QUEUES": ["high", "normal", "low"],
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

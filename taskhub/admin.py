@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from taskhub import operations
 from taskhub.models import (
     DeliveryCount,
+    DjangoTaskResult,
     Image,
     OperatorAction,
     OutboxMessage,
@@ -109,3 +110,10 @@ class OperatorActionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "verb", "target")
     list_filter = ("verb",)
     search_fields = ("target",)
+
+
+@admin.register(DjangoTaskResult)
+class DjangoTaskResultAdmin(ReadOnlyAdmin):
+    list_display = ("task_path", "id", "status", "queue_name", "enqueued_at", "finished_at")
+    list_filter = ("status", "queue_name", "task_path")
+    search_fields = ("id", "task_path")

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "thumbnails": (60, 90),
         "reports": (45 * 60, 50 * 60),
         "maintenance": (10 * 60, 12 * 60),
+        "django_tasks": (10 * 60, 12 * 60),
     },
 }
 

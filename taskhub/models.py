@@ -124,6 +124,7 @@ class OutboxMessage(models.Model):
     task_name = models.CharField(max_length=200)
     args = models.JSONField(default=list)
     kwargs = models.JSONField(default=dict)
+    options = models.JSONField(default=dict, blank=True, help_text="queue, priority, eta")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -182,3 +183,32 @@ class OperatorAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} {self.target} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DjangoTaskResult(models.Model):
+    """The stored state of one Django Tasks API task run on Celery by
+    ``taskhub.backends.CeleryBackend``: written at enqueue, updated by the worker, read
+    by ``get_result`` from any process. Statuses are Django's ``TaskResultStatus``."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    task_path = models.CharField(max_length=300)
+    backend = models.CharField(max_length=100)
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField(default=0)
+    run_after = models.DateTimeField(null=True, blank=True)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, default="READY", db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    return_value = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(default=list, help_text="[{exception_class_path, traceback}]")
+    worker_ids = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-enqueued_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_path}[{self.id}] {self.status}"

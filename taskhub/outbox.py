@@ -17,8 +17,9 @@ unacknowledged set).
 """
 
 import logging
+from collections.abc import Sequence
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -48,7 +49,28 @@ after_response: ContextVar[list[OutboxMessage] | None] = ContextVar(
 
 def enqueue(task: Task, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Send ``task(*args, **kwargs)`` after the current transaction commits, never lost."""
-    message = OutboxMessage.objects.create(task_name=task.name, args=list(args), kwargs=kwargs)
+    return enqueue_with_options(task, args, kwargs)
+
+
+def enqueue_with_options(
+    task: Task,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    task_id: str | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    eta: datetime | None = None,
+) -> OutboxMessage:
+    """``enqueue``, with the ``apply_async`` options a message keeps until it is sent."""
+    options = {"queue": queue, "priority": priority, "eta": eta and eta.isoformat()}
+    message = OutboxMessage.objects.create(
+        task_name=task.name,
+        args=list(args),
+        kwargs=kwargs,
+        options={name: value for name, value in options.items() if value is not None},
+        **({"task_id": task_id} if task_id else {}),
+    )
     transaction.on_commit(partial(publish_or_defer, message))
     return message
 
@@ -90,6 +112,7 @@ def publish(message: OutboxMessage) -> bool:
             task_id=str(message.task_id),
             retry=False,
             headers={HEADER: True},
+            **publish_options(message.options),
         )
     except BROKER_ERRORS as exc:
         record_failure(message, f"{type(exc).__name__}: {exc}")
@@ -99,6 +122,13 @@ def publish(message: OutboxMessage) -> bool:
         published_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
     )
     return True
+
+
+def publish_options(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored options as ``apply_async`` takes them (the ETA was kept as text)."""
+    if "eta" in stored:
+        return {**stored, "eta": datetime.fromisoformat(stored["eta"])}
+    return stored
 
 
 def record_failure(message: OutboxMessage, error: str) -> None:

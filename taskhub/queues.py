@@ -27,6 +27,8 @@ ROUTES: dict[str, str] = {
     "taskhub.purge_task_results": LOW,
     "taskhub.purge_expired_files": LOW,
     "taskhub.relay_outbox": HIGH,
+    # Each message names its own queue (the Django task's queue_name); this is the fallback.
+    "taskhub.run_django_task": NORMAL,
 }
 
 

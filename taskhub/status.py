@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from taskhub import conf, health, operations
+from taskhub import conf, failures, health, operations
 from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
 
 RECENT = 20
@@ -81,7 +81,6 @@ def periodic_jobs() -> list[dict[str, Any]]:
 @staff_only
 @require_GET
 def status_page(request: HttpRequest) -> HttpResponse:
-    failures = TaskResult.objects.filter(status="FAILURE").order_by("-date_done")
     requeued = operations.requeued_targets()
     stuck = OutboxMessage.objects.filter(
         started_at__isnull=True, created_at__lt=timezone.now() - STUCK_AFTER
@@ -94,7 +93,12 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "stuck": stuck.order_by("created_at")[:RECENT],
         "failures": [
             (f, operations.failure_target(f) in requeued)
-            for f in failures.only("task_id", "task_name", "result", "date_done")[:RECENT]
+            for f in failures.celery_failures().only("task_id", "task_name", "result", "date_done")[
+                :RECENT
+            ]
+        ],
+        "django_task_failures": [
+            (f, failures.last_error(f)) for f in failures.django_task_failures()[:RECENT]
         ],
         "dead_lettered": [
             (d, operations.dead_letter_target(d) in requeued)

@@ -116,6 +116,16 @@ def send_email(self, to: str, template: str, context: dict[str, Any], key: str =
     ).value
 
 
+@shared_task(base=DatabaseTask, name="taskhub.run_django_task", bind=True, family="django_tasks")
+def run_django_task(self, result_id: str) -> str:
+    """A Django Tasks API task (``taskhub.backends.CeleryBackend``): its queue, priority
+    and ETA come with the message; its outcome is its ``DjangoTaskResult`` row.
+    (Imported here: the Tasks API is an optional dependency, ``taskhub[tasks]``.)"""
+    from taskhub import task_runs
+
+    return task_runs.run(result_id, worker_id=self.request.hostname)
+
+
 @shared_task(base=DatabaseTask, name="taskhub.make_thumbnails", family="thumbnails")
 def make_thumbnails(image_id: int) -> dict[str, Any]:
     image = Image.objects.filter(pk=image_id, deleted_at__isnull=True).first()

@@ -16,8 +16,8 @@ from django_celery_results.models import TaskResult
 from kombu import Connection, Queue
 
 from project.celery import app
-from taskhub import health
-from taskhub.models import OutboxMessage
+from taskhub import failures, health
+from taskhub.models import DjangoTaskResult, OutboxMessage
 from taskhub.queues import TASK_QUEUES
 from taskhub.tasks import make_thumbnails, welcome
 from tests.redis_server import free_port
@@ -177,11 +177,41 @@ def test_the_status_command_prints_a_table_and_exits_1_when_unhealthy(redis_brok
 
 
 def test_the_status_command_json_and_exit_0_when_healthy(redis_broker, tmp_path, capsys):
+    failed_django_task(finished_at=timezone.now())
     with running_worker("high,normal,low", redis_broker, tmp_path):
         call_command("taskhub_status", "--json", "--timeout", "1")
     body = json.loads(capsys.readouterr().out)
     assert body["healthy"] is True
     assert [q["name"] for q in body["queues"]] == ["high", "normal", "low"]
+    [failure] = body["recent_failures"]
+    assert (failure["api"], failure["task"]) == ("django", "tests.api_tasks.fail")
+    assert failure["error"] == "ValueError: no such invoice"
+
+
+def failed_django_task(**fields) -> DjangoTaskResult:
+    traceback = "Traceback (most recent call last):\n  ...\nValueError: no such invoice\n"
+    return DjangoTaskResult.objects.create(
+        id=str(uuid.uuid4()),
+        task_path="tests.api_tasks.fail",
+        backend="default",
+        queue_name="normal",
+        status="FAILED",
+        errors=[{"exception_class_path": "builtins.ValueError", "traceback": traceback}],
+        worker_ids=["celery@host"],
+        **fields,
+    )
+
+
+def test_recent_failures_of_both_apis_are_listed_newest_first(db):
+    now = timezone.now()
+    failed_django_task(finished_at=now - timedelta(minutes=5))
+    TaskResult.objects.create(task_id="c-1", task_name="taskhub.generate_report", status="FAILURE")
+    failed_django_task(finished_at=now - timedelta(minutes=10))
+    assert [(f.api, f.task_id) for f in failures.recent(2)] == [
+        ("celery", "c-1"),
+        ("django", DjangoTaskResult.objects.order_by("-finished_at")[0].id),
+    ]
+    assert [f.api for f in failures.recent(10)] == ["celery", "django", "django"]
 
 
 def test_the_status_page_is_for_staff_only(redis_broker, client, user, staff_user):
@@ -206,12 +236,14 @@ def test_the_status_page_shows_failures_jobs_and_links_without_asking_the_worker
     TaskResult.objects.create(
         task_id="r-1", task_name="taskhub.relay_outbox", status="SUCCESS", date_done=timezone.now()
     )
+    failed_django_task(finished_at=timezone.now())
     monkeypatch.setattr(health, "broker_facts", None)  # the page must not ask the broker
     client.force_login(staff_user)
     response = client.get(reverse("taskhub:status"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "image 7 does not exist" in html
+    assert "tests.api_tasks.fail" in html and "ValueError: no such invoice" in html
     assert "taskhub.make_thumbnails" in html
     assert 'href="http://127.0.0.1:5555/"' in html
     assert reverse("taskhub:health") in html, "the queues are fetched after the page loads"

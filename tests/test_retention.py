@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from taskhub import retention
-from taskhub.models import Image, Report, Thumbnail
+from taskhub.models import DjangoTaskResult, Image, Report, Thumbnail
 from taskhub.tasks import purge_expired_files, purge_task_results
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +22,22 @@ def test_old_task_results_are_purged_and_recent_ones_kept(settings):
     TaskResult.objects.create(task_id="new", status="SUCCESS")
     assert purge_task_results.delay().get() == 1
     assert list(TaskResult.objects.values_list("task_id", flat=True)) == ["new"]
+
+
+def test_old_finished_django_task_results_are_purged_and_running_ones_kept(settings):
+    settings.TASKHUB_RESULT_RETENTION_DAYS = 30
+    long_ago = timezone.now() - timedelta(days=31)
+    for pk, status, finished_at in [
+        ("old", "SUCCESSFUL", long_ago),
+        ("new", "FAILED", timezone.now()),
+        ("running", "RUNNING", None),
+    ]:
+        DjangoTaskResult.objects.create(
+            id=pk, task_path="tests.api_tasks.add", backend="default", queue_name="normal",
+            status=status, enqueued_at=long_ago, finished_at=finished_at,
+        )  # fmt: skip
+    assert purge_task_results.delay().get() == 1
+    assert sorted(DjangoTaskResult.objects.values_list("id", flat=True)) == ["new", "running"]
 
 
 def old_report(user, days: int) -> Report:

@@ -1,4 +1,5 @@
-"""``manage.py taskhub_status``: the health check as a table, or JSON with ``--json``.
+"""``manage.py taskhub_status``: the health check and the recent failures (Celery's and
+Django Tasks'), as a table, or JSON with ``--json``.
 
 Exits 1 when unhealthy, so a cron job or a deploy script can act on it.
 """
@@ -8,7 +9,9 @@ import json
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
-from taskhub import health
+from taskhub import failures, health
+
+RECENT_FAILURES = 10
 
 
 class Command(BaseCommand):
@@ -20,10 +23,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_json: bool, timeout: float | None, **options) -> None:
         report = health.check(timeout)
+        recent = failures.recent(RECENT_FAILURES)
         if as_json:
-            self.stdout.write(dumps(report.as_dict()))
+            failed = [failure.__dict__ for failure in recent]
+            self.stdout.write(dumps({**report.as_dict(), "recent_failures": failed}))
         else:
-            self.stdout.write(table(report))
+            self.stdout.write(table(report) + "\n" + failures_table(recent))
         if not report.healthy:
             raise SystemExit(1)
 
@@ -52,4 +57,13 @@ def table(report: health.Health) -> str:
     lines += ["", f"outbox:  {report.outbox_waiting} waiting"]
     lines += [f"PROBLEM: {problem}" for problem in report.problems]
     lines += [f"warning: {warning}" for warning in report.warnings]
+    return "\n".join(lines)
+
+
+def failures_table(recent: list[failures.Failure]) -> str:
+    lines = ["", f"recent failures ({len(recent)})"]
+    for failure in recent:
+        when = failure.when.isoformat(timespec="seconds") if failure.when else "?"
+        error = failure.error.replace("\n", " ")[:100]
+        lines.append(f"{when}  {failure.api:<6} {failure.task}  {error}")
     return "\n".join(lines)

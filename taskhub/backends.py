@@ -1,0 +1,137 @@
+"""A Django Tasks API backend that runs tasks on taskhub's Celery workers.
+
+    TASKS = {"default": {"BACKEND": "taskhub.backends.CeleryBackend",
+                         "QUEUES": ["high", "normal", "low"]}}
+
+- ``queue_name`` is the Celery queue (``"default"`` is Celery's default queue). A name
+  that is not in ``QUEUES``, or that no declared Celery queue has, is refused when the
+  task is defined or enqueued.
+- ``priority`` (-100..100) becomes the message priority 0..9: higher runs first on
+  RabbitMQ (queues declared with ``x-max-priority``); on Redis, kombu's priority steps,
+  where a lower number runs first, so the scale is turned over.
+- ``run_after`` becomes the message's ETA.
+- Results live in ``DjangoTaskResult`` rows, readable from any process.
+- Enqueueing goes through the outbox: inside ``transaction.atomic()`` the task is sent
+  only if and after the transaction commits (after the response, in a request), and a
+  broker that is down delays it instead of losing it. In eager mode
+  (``CELERY_ALWAYS_EAGER`` or ``CELERY_TASK_ALWAYS_EAGER``) it runs at once, inline, as
+  Django's ImmediateBackend would.
+"""
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from celery import current_app
+from django.core import checks
+from django.utils import timezone
+
+from taskhub import outbox
+from taskhub.celery import queue_names
+from taskhub.models import DjangoTaskResult
+from taskhub.task_runs import to_task_result
+from taskhub.tasks import run_django_task
+from taskhub.tasks_api import (
+    BaseTaskBackend,
+    InvalidTask,
+    Task,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_enqueued,
+)
+
+#: Django's name for the queue a task gets when it names none.
+DJANGO_DEFAULT_QUEUE = "default"
+
+
+class CeleryBackend(BaseTaskBackend):
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def validate_task(self, task: Task) -> None:
+        if self.queues and task.queue_name not in self.queues:
+            raise InvalidTask(
+                f"{task.module_path}: queue {task.queue_name!r} is not one of this "
+                f"backend's QUEUES ({', '.join(sorted(self.queues))})"
+            )
+        queue = celery_queue(task.queue_name)
+        declared = queue_names(current_app)
+        if queue not in declared:
+            raise InvalidTask(
+                f"{task.module_path}: no Celery queue named {queue!r} is declared "
+                f"(declared: {', '.join(sorted(declared))})"
+            )
+        super().validate_task(task)
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        self.validate_task(task)
+        record = DjangoTaskResult(
+            id=str(uuid.uuid4()),
+            task_path=task.module_path,
+            backend=self.alias,
+            queue_name=task.queue_name,
+            priority=task.priority,
+            run_after=task.run_after,
+            args=json_value(task, "arguments", list(args)),
+            kwargs=json_value(task, "keyword arguments", dict(kwargs)),
+            status=TaskResultStatus.READY,
+            enqueued_at=timezone.now(),
+        )
+        record.save(force_insert=True)
+        options = {
+            "queue": celery_queue(task.queue_name),
+            "priority": broker_priority(task.priority, current_app.conf.broker_url or ""),
+            "eta": task.run_after,
+        }
+        if current_app.conf.task_always_eager:
+            run_django_task.apply_async((record.id,), task_id=record.id, **options)
+            record.refresh_from_db()
+        else:
+            outbox.enqueue_with_options(
+                run_django_task, [record.id], {}, task_id=record.id, **options
+            )
+        result = to_task_result(record)
+        task_enqueued.send(sender=type(self), task_result=result)
+        return result
+
+    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
+        declared = queue_names(current_app)
+        for name in sorted(self.queues):
+            if celery_queue(name) not in declared:
+                yield checks.Error(
+                    f"TASKS[{self.alias!r}]['QUEUES'] names {name!r}, and no Celery queue "
+                    f"named {celery_queue(name)!r} is declared: no worker would run it.",
+                    hint=f"Use declared queues: {', '.join(declared)}.",
+                    id="taskhub.E008",
+                )
+
+    def get_result(self, result_id: str) -> TaskResult:
+        record = DjangoTaskResult.objects.filter(pk=result_id).first()
+        if record is None:
+            raise TaskResultDoesNotExist(result_id)
+        return to_task_result(record)
+
+
+def celery_queue(queue_name: str) -> str:
+    if queue_name == DJANGO_DEFAULT_QUEUE:
+        return current_app.conf.task_default_queue
+    return queue_name
+
+
+def broker_priority(priority: int, broker_url: str) -> int:
+    """Django's -100..100 as Celery's 0..9, in the direction the broker reads it."""
+    urgency = round((priority + 100) * 9 / 200)
+    return 9 - urgency if broker_url.startswith(("redis", "rediss", "sentinel")) else urgency
+
+
+def json_value(task: Task, what: str, value: Any) -> Any:
+    """``value`` as it will arrive (tuples become lists), or a clear error, before
+    anything is written or sent."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise InvalidTask(f"{task.module_path}: {what} are not JSON-serialisable: {exc}") from exc

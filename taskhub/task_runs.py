@@ -1,0 +1,147 @@
+"""Django Tasks API results, stored in ``DjangoTaskResult``, and running one on a worker.
+
+The service behind ``taskhub.run_django_task``: it knows nothing of Celery. A run
+claims its stored result (READY, or RUNNING left behind by a worker that died), calls
+the function (with its context when it takes one), stores the return value or the
+error, and sends Django's ``task_started`` and ``task_finished`` signals. A result
+already SUCCESSFUL or FAILED is not run again, so a redelivered message is a no-op.
+"""
+
+import asyncio
+import json
+import os
+import threading
+import traceback
+from dataclasses import replace
+from inspect import iscoroutinefunction
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from taskhub.models import DjangoTaskResult
+from taskhub.tasks_api import (
+    Task,
+    TaskContext,
+    TaskError,
+    TaskResult,
+    TaskResultStatus,
+    task_backends,
+    task_finished,
+    task_started,
+)
+
+FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+
+def to_task_result(record: DjangoTaskResult) -> TaskResult:
+    """The API's ``TaskResult`` for a stored row, its task as it was enqueued."""
+    defined = import_string(record.task_path)
+    if not isinstance(defined, Task):
+        raise TypeError(f"{record.task_path} is not a Django task (decorate it with @task)")
+    task = replace(
+        defined,
+        queue_name=record.queue_name,
+        priority=record.priority,
+        run_after=record.run_after,
+        backend=record.backend,
+    )
+    result = TaskResult(
+        task=task,
+        id=record.id,
+        status=TaskResultStatus(record.status),
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        last_attempted_at=record.last_attempted_at,
+        args=record.args,
+        kwargs=record.kwargs,
+        backend=record.backend,
+        errors=[TaskError(**error) for error in record.errors],
+        worker_ids=list(record.worker_ids),
+    )
+    object.__setattr__(result, "_return_value", record.return_value)
+    return result
+
+
+def claim(result_id: str, worker_id: str) -> DjangoTaskResult | None:
+    """Mark the result RUNNING for this attempt; None if it already finished."""
+    with transaction.atomic():
+        record = DjangoTaskResult.objects.select_for_update().filter(pk=result_id).first()
+        if record is None:
+            raise LookupError(f"no stored Django task result {result_id}")
+        if record.status in FINISHED:
+            return None
+        now = timezone.now()
+        record.status = TaskResultStatus.RUNNING
+        record.started_at = record.started_at or now
+        record.last_attempted_at = now
+        record.worker_ids = [*record.worker_ids, worker_id]
+        record.save(update_fields=["status", "started_at", "last_attempted_at", "worker_ids"])
+    return record
+
+
+def run(result_id: str, worker_id: str) -> str:
+    """Run a stored task once; return its final status."""
+    record = claim(result_id, worker_id)
+    if record is None:
+        return DjangoTaskResult.objects.values_list("status", flat=True).get(pk=result_id)
+    result = to_task_result(record)
+    sender = type(task_backends[record.backend])
+    task_started.send(sender=sender, task_result=result)
+    try:
+        value = json.loads(json.dumps(call(result)))
+    except Exception as exc:  # noqa: BLE001: any error of the task is its result
+        record.status = TaskResultStatus.FAILED
+        record.errors = [*record.errors, error_of(exc)]
+    else:
+        record.status = TaskResultStatus.SUCCESSFUL
+        record.return_value = value
+    record.finished_at = timezone.now()
+    record.save(update_fields=["status", "errors", "return_value", "finished_at"])
+    task_finished.send(sender=sender, task_result=to_task_result(record))
+    return record.status
+
+
+def call(result: TaskResult) -> Any:
+    task = result.task
+    args = [TaskContext(task_result=result), *result.args] if task.takes_context else result.args
+    if iscoroutinefunction(task.func):
+        return run_coroutine(task.func(*args, **result.kwargs))
+    return task.func(*args, **result.kwargs)
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    cls = type(exc)
+    return {
+        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """This process's one event loop for ``async def`` tasks, on a thread of its own.
+
+    Each pool thread hands its coroutine to this loop and waits, so the coroutines of
+    every running task await their I/O together in one loop, in one process. Made on
+    first use in each process: a forked pool child has no copy of the loop's thread.
+    """
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            _loop = asyncio.new_event_loop()
+            _loop_pid = os.getpid()
+            threading.Thread(
+                target=_loop.run_forever, name="taskhub-async-tasks", daemon=True
+            ).start()
+        return _loop
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    return asyncio.run_coroutine_threadsafe(coroutine, event_loop()).result()
