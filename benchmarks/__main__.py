@@ -16,6 +16,8 @@ SCENARIOS = {
     "b6": "b6_report",
     "b7": "b7_engine_overhead",
     "b8": "b8_idle_round_trip",
+    "b9": "b9_async_io",
+    "b10": "b10_enqueue_cost",
 }
 
 

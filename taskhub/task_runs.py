@@ -22,6 +22,8 @@ from django.utils.module_loading import import_string
 
 from taskhub.models import DjangoTaskResult
 from taskhub.tasks_api import (
+    RESULT_FIELDS,
+    SUCCEEDED,
     Task,
     TaskContext,
     TaskError,
@@ -32,7 +34,7 @@ from taskhub.tasks_api import (
     task_started,
 )
 
-FINISHED = (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+FINISHED = (SUCCEEDED, TaskResultStatus.FAILED)
 
 
 def to_task_result(record: DjangoTaskResult) -> TaskResult:
@@ -47,7 +49,9 @@ def to_task_result(record: DjangoTaskResult) -> TaskResult:
         run_after=record.run_after,
         backend=record.backend,
     )
+    extra = {"metadata": {}} if "metadata" in RESULT_FIELDS else {}
     result = TaskResult(
+        **extra,
         task=task,
         id=record.id,
         status=TaskResultStatus(record.status),
@@ -92,11 +96,11 @@ def run(result_id: str, worker_id: str) -> str:
     task_started.send(sender=sender, task_result=result)
     try:
         value = json.loads(json.dumps(call(result)))
-    except Exception as exc:  # noqa: BLE001: any error of the task is its result
+    except Exception as exc:  # any error of the task is its outcome, as in Django
         record.status = TaskResultStatus.FAILED
         record.errors = [*record.errors, error_of(exc)]
     else:
-        record.status = TaskResultStatus.SUCCESSFUL
+        record.status = SUCCEEDED
         record.return_value = value
     record.finished_at = timezone.now()
     record.save(update_fields=["status", "errors", "return_value", "finished_at"])

@@ -4,53 +4,42 @@ One place imports it, so the rest of taskhub names ``InvalidTask`` and the other
 same way on both; Django 6.0 renamed the backport's ``InvalidTaskError``.
 """
 
+from dataclasses import fields
+
 try:
-    from django.tasks import (
-        TaskContext,
-        TaskResult,
-        TaskResultStatus,
-        default_task_backend,
-        task,
-        task_backends,
-    )
-    from django.tasks.backends.base import BaseTaskBackend
-    from django.tasks.base import Task, TaskError
-    from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-    from django.tasks.signals import task_enqueued, task_finished, task_started
+    from django import tasks as package
+    from django.tasks import base, exceptions, signals
+    from django.tasks.backends import base as backends
+
+    InvalidTask = exceptions.InvalidTask
 except ImportError:
     try:
-        from django_tasks import (
-            TaskContext,
-            TaskResult,
-            TaskResultStatus,
-            default_task_backend,
-            task,
-            task_backends,
-        )
-        from django_tasks.backends.base import BaseTaskBackend
-        from django_tasks.base import Task, TaskError
-        from django_tasks.exceptions import InvalidTaskError as InvalidTask
-        from django_tasks.exceptions import TaskResultDoesNotExist
-        from django_tasks.signals import task_enqueued, task_finished, task_started
+        import django_tasks as package
+        from django_tasks import base, exceptions, signals
+        from django_tasks.backends import base as backends
     except ImportError as exc:
         raise ImportError(
             "taskhub's Django Tasks backend needs Django 6.0+ or the django-tasks backport: "
             'pip install "taskhub[tasks]"'
         ) from exc
+    InvalidTask = exceptions.InvalidTaskError
 
-__all__ = [
-    "BaseTaskBackend",
-    "InvalidTask",
-    "Task",
-    "TaskContext",
-    "TaskError",
-    "TaskResult",
-    "TaskResultDoesNotExist",
-    "TaskResultStatus",
-    "default_task_backend",
-    "task",
-    "task_backends",
-    "task_enqueued",
-    "task_finished",
-    "task_started",
-]
+BaseTaskBackend = backends.BaseTaskBackend
+Task = base.Task
+TaskContext = base.TaskContext
+TaskError = base.TaskError
+TaskResult = base.TaskResult
+TaskResultStatus = base.TaskResultStatus
+TaskResultDoesNotExist = exceptions.TaskResultDoesNotExist
+task = package.task
+task_backends = package.task_backends
+default_task_backend = package.default_task_backend
+task_enqueued = signals.task_enqueued
+task_started = signals.task_started
+task_finished = signals.task_finished
+
+#: A task that finished without error: ``SUCCESSFUL`` in Django 6.0 and the backport,
+#: ``SUCCEEDED`` in later Django.
+SUCCEEDED = getattr(TaskResultStatus, "SUCCEEDED", None) or TaskResultStatus.SUCCESSFUL
+#: The fields ``TaskResult`` takes (later Django adds ``metadata``).
+RESULT_FIELDS = {f.name for f in fields(TaskResult)}

@@ -1,0 +1,50 @@
+"""B10: what ``enqueue()`` through ``taskhub.backends.CeleryBackend`` costs against a
+plain ``.delay()`` of a task that does the same, from one producer, outside any
+transaction, on PostgreSQL and Redis. enqueue writes its result row and an outbox
+message, publishes, and marks the message published; ``.delay()`` only publishes."""
+
+import time
+
+from benchmarks import harness
+
+COUNT = 2000
+REPEATS = 3
+
+
+def per_call_us(function) -> float:
+    harness.flush_redis()
+    started = time.perf_counter()
+    for _ in range(COUNT):
+        function()
+    return (time.perf_counter() - started) / COUNT * 1e6
+
+
+def run() -> harness.Result:
+    harness.setup_django()
+    from benchmarks.api_tasks import noop
+    from benchmarks.tasks import count
+    from project.celery import app
+    from taskhub.models import DjangoTaskResult, OutboxMessage
+
+    delay = app.tasks[count.name].delay
+    runs = {"plain .delay() (baseline)": lambda: delay(), "Django task enqueue()": noop.enqueue}
+    for function in runs.values():
+        function()  # connections open, caches warm
+    costs = {label: [per_call_us(f) for _ in range(REPEATS)] for label, f in runs.items()}
+    harness.flush_redis()
+    DjangoTaskResult.objects.all().delete()
+    OutboxMessage.objects.all().delete()
+    result = harness.Result(f"B10 enqueue cost, {COUNT} calls x {REPEATS}, PostgreSQL + Redis")
+    baseline = harness.median(costs["plain .delay() (baseline)"])
+    for label, values in costs.items():
+        result.add(
+            label,
+            **{
+                "µs per call (median)": f"{harness.median(values):.0f}",
+                "runs": ", ".join(f"{v:.0f}" for v in values),
+                "x baseline": f"{harness.median(values) / baseline:.2f}",
+            },
+        )
+    ratio = harness.median(costs["Django task enqueue()"]) / baseline
+    result.target("enqueue() <= 1.2x a plain .delay()", ratio <= 1.2, f"{ratio:.2f}x")
+    return result
