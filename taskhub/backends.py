@@ -25,6 +25,7 @@ from typing import Any
 
 from celery import current_app
 from django.core import checks
+from django.db import transaction
 from django.utils import timezone
 
 from taskhub import outbox
@@ -81,19 +82,21 @@ class CeleryBackend(BaseTaskBackend):
             status=TaskResultStatus.READY,
             enqueued_at=timezone.now(),
         )
-        record.save(force_insert=True)
         options = {
             "queue": celery_queue(task.queue_name),
             "priority": broker_priority(task.priority, current_app.conf.broker_url or ""),
             "eta": task.run_after,
         }
         if current_app.conf.task_always_eager:
+            record.save(force_insert=True)
             run_django_task.apply_async((record.id,), task_id=record.id, **options)
             record.refresh_from_db()
         else:
-            outbox.enqueue_with_options(
-                run_django_task, [record.id], {}, task_id=record.id, **options
-            )
+            with transaction.atomic():  # one commit for both rows (B10)
+                record.save(force_insert=True)
+                outbox.enqueue_with_options(
+                    run_django_task, [record.id], {}, task_id=record.id, **options
+                )
         result = to_task_result(record)
         task_enqueued.send(sender=type(self), task_result=result)
         return result

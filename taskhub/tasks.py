@@ -116,10 +116,18 @@ def send_email(self, to: str, template: str, context: dict[str, Any], key: str =
     ).value
 
 
-@shared_task(base=DatabaseTask, name="taskhub.run_django_task", bind=True, family="django_tasks")
+@shared_task(
+    base=DatabaseTask,
+    name="taskhub.run_django_task",
+    bind=True,
+    family="django_tasks",
+    ignore_result=True,
+    track_started=False,
+)
 def run_django_task(self, result_id: str) -> str:
     """A Django Tasks API task (``taskhub.backends.CeleryBackend``): its queue, priority
-    and ETA come with the message; its outcome is its ``DjangoTaskResult`` row.
+    and ETA come with the message; its outcome is its ``DjangoTaskResult`` row, so
+    Celery's own result and STARTED state would be two more commits per task (B9).
     (Imported here: the Tasks API is an optional dependency, ``taskhub[tasks]``.)"""
     from taskhub import task_runs
 
