@@ -11,7 +11,7 @@ It gives the app taskhub's queues, routes, periodic jobs and safe delivery defau
 without overriding anything the host set: taskhub's values sit *below* the host's
 configuration (its ``CELERY_*`` settings, under new or old names, and any
 ``app.conf.update``) and above Celery's own defaults, so a host setting wins even when it
-changes later (``override_settings``). Values that depend on others (the Redis
+changes later (``override_settings``). Values that depend on others (the SQS
 visibility timeout on the time limits) are computed when read.
 """
 
@@ -23,6 +23,7 @@ from celery import Celery
 from django.conf import settings
 
 from taskhub import conf, flower, queues, schedule
+from taskhub.liveness import RedisLiveness
 
 _configured: "weakref.WeakSet[Celery]" = weakref.WeakSet()
 
@@ -30,8 +31,13 @@ ROUTER = "taskhub.queues.route_task"
 
 #: Brokers that redeliver an unacknowledged message after ``visibility_timeout``.
 VISIBILITY_TIMEOUT_SCHEMES = ("redis", "rediss", "redis+socket", "sqs")
-#: At least this long, and at least twice the longest hard time limit.
+#: SQS: at least this long, and at least twice the longest hard time limit.
 MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
+#: Redis: a message its worker has not re-stamped for this long is its dead worker's
+#: (``taskhub.liveness``), and the sweep every ``REDIS_RESTORE_INTERVAL`` seconds puts it
+#: back on its queue: a killed worker's tasks run elsewhere within about 25 s.
+REDIS_VISIBILITY_TIMEOUT = 20
+REDIS_RESTORE_INTERVAL = 2
 
 #: ``task_name`` and ``task_id`` are on every record (``taskhub.log``), "-" outside tasks.
 LOG_FORMAT = (
@@ -79,7 +85,7 @@ STATIC_DEFAULTS: dict[str, Any] = {
 
 
 def visibility_timeout() -> int:
-    """Longer than any task may run, so a running task is never handed to a second
+    """SQS: longer than any task may run, so a running task is never handed to a second
     worker: at least 2 h, and twice the longest hard time limit."""
     longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
     return max(MIN_VISIBILITY_TIMEOUT, 2 * longest)
@@ -93,12 +99,17 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
     beat reconnect with their own, unbounded, retry loops.
     """
     scheme = (broker_url or "").split(":", 1)[0]
-    if scheme not in VISIBILITY_TIMEOUT_SCHEMES:
-        return {}
-    options: dict[str, Any] = {"visibility_timeout": visibility_timeout()}
     if scheme.startswith("redis"):
-        options |= {"max_retries": 0, "socket_connect_timeout": 2}
-    return options
+        return {
+            "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": REDIS_RESTORE_INTERVAL,
+            "unacked_restore_throttle": 1,
+            "max_retries": 0,
+            "socket_connect_timeout": 2,
+        }
+    if scheme in VISIBILITY_TIMEOUT_SCHEMES:
+        return {"visibility_timeout": visibility_timeout()}
+    return {}
 
 
 class TaskhubDefaults(Mapping):
@@ -126,9 +137,11 @@ class TaskhubDefaults(Mapping):
 
 
 def configure(app: Celery) -> Celery:
-    """Give ``app`` taskhub's queues, routes, periodic jobs and safe defaults; and make
+    """Give ``app`` taskhub's queues, routes, periodic jobs and safe defaults, and its
+    workers the liveness stamps of Redis (``taskhub.liveness``); and make
     ``celery -A <project> flower`` refuse to run without authentication."""
     flower.require_authentication()
+    app.steps["consumer"].add(RedisLiveness)
     if app.configured:
         _install(app)
     else:

@@ -12,7 +12,12 @@ from django.core import checks
 from kombu.serialization import registry
 
 from taskhub import conf
-from taskhub.celery import VISIBILITY_TIMEOUT_SCHEMES, is_configured, queue_names
+from taskhub.celery import (
+    REDIS_VISIBILITY_TIMEOUT,
+    VISIBILITY_TIMEOUT_SCHEMES,
+    is_configured,
+    queue_names,
+)
 
 REQUIRED_APPS = (
     "django.contrib.auth",
@@ -24,6 +29,9 @@ MIDDLEWARE = "taskhub.middleware.PublishAfterResponseMiddleware"
 PICKLE = {"pickle", registry.name_to_type["pickle"]}
 #: What kombu's Redis and SQS transports use when ``visibility_timeout`` is not set.
 KOMBU_VISIBILITY_TIMEOUT = 3600
+#: Redis: below this, a live worker's liveness stamps (``taskhub.liveness``) have too
+#: little margin over a busy moment of its event loop.
+MIN_REDIS_VISIBILITY_TIMEOUT = 8
 
 
 def celery_app() -> Celery:
@@ -72,9 +80,20 @@ def check_routes(app: Celery) -> list[checks.CheckMessage]:
 def check_delivery(app: Celery) -> list[checks.CheckMessage]:
     errors = []
     scheme = (app.conf.broker_url or "").split(":", 1)[0]
-    if scheme in VISIBILITY_TIMEOUT_SCHEMES:
-        options = app.conf.broker_transport_options or {}
-        timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
+    options = app.conf.broker_transport_options or {}
+    timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
+    if scheme.startswith("redis") and timeout < MIN_REDIS_VISIBILITY_TIMEOUT:
+        errors.append(
+            checks.Error(
+                f"The broker's visibility_timeout ({timeout}s) is under "
+                f"{MIN_REDIS_VISIBILITY_TIMEOUT}s: a live worker's re-stamps (every quarter "
+                "of it) could come too late, and its running tasks go to a second worker.",
+                hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], or leave "
+                f"it to taskhub ({REDIS_VISIBILITY_TIMEOUT}s).",
+                id="taskhub.E003",
+            )
+        )
+    elif scheme in VISIBILITY_TIMEOUT_SCHEMES and not scheme.startswith("redis"):
         longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
         if timeout <= longest:
             errors.append(

@@ -36,9 +36,11 @@ DEFAULTS: dict[str, Any] = {
     # dead-lettered: recorded as failed and acknowledged, so the queue moves on.
     "MAX_DELIVERIES": 3,
     # Seconds after which an outbox message published but never started is published
-    # again (the broker lost it). Longer than a task may wait in a busy queue: the
-    # Redis visibility timeout.
-    "OUTBOX_REDELIVER_AFTER": 2 * 60 * 60,
+    # again (the broker lost it). Far longer than Redis takes to bring back a dead
+    # worker's messages (about 20 s, taskhub.liveness); a message that merely waits
+    # longer than this in a backlog gets one duplicate per period, which its idempotent
+    # task makes a no-op.
+    "OUTBOX_REDELIVER_AFTER": 15 * 60,
     # Seconds the health check gives the broker to answer, and the workers to ping back.
     "HEALTH_TIMEOUT": 1.0,
     # A queue deeper than this makes /health/ answer 503.

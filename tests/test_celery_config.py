@@ -7,7 +7,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.celery import app
 from taskhub import conf, emails
-from taskhub.celery import MIN_VISIBILITY_TIMEOUT, broker_transport_options
+from taskhub.celery import (
+    MIN_VISIBILITY_TIMEOUT,
+    REDIS_RESTORE_INTERVAL,
+    REDIS_VISIBILITY_TIMEOUT,
+    broker_transport_options,
+)
+from taskhub.liveness import RedisLiveness
 from taskhub.schedule import BEAT_SCHEDULE
 from taskhub.tasks import make_thumbnails, purge_task_results, welcome
 from tests.celery_apps import new_app
@@ -98,14 +104,23 @@ def test_the_timezone_follows_django(settings):
     assert new_app().conf.timezone == "Pacific/Auckland"
 
 
-def test_redis_visibility_timeout_outlasts_the_longest_task_and_follows_the_limits(settings):
+def test_redis_recovers_by_liveness_and_sqs_outlasts_the_longest_task(settings):
     options = broker_transport_options("redis://127.0.0.1:6379/0")
-    longest = max(conf.time_limit(family).hard for family in conf.DEFAULTS["TIME_LIMITS"])
-    assert options["visibility_timeout"] == MIN_VISIBILITY_TIMEOUT > longest
+    assert options["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
+    assert options["unacked_restore_interval"] == REDIS_RESTORE_INTERVAL
+    assert options["unacked_restore_throttle"] == 1, "every sweep scans"
     assert options["max_retries"] == 0, "a publisher fails fast; the outbox keeps the message"
+    longest = max(conf.time_limit(family).hard for family in conf.DEFAULTS["TIME_LIMITS"])
+    assert broker_transport_options("sqs://")["visibility_timeout"] == MIN_VISIBILITY_TIMEOUT
+    assert longest < MIN_VISIBILITY_TIMEOUT
     settings.TASKHUB_TIME_LIMITS = {**conf.DEFAULTS["TIME_LIMITS"], "reports": (3600, 3 * 3600)}
-    assert broker_transport_options("redis://h/0")["visibility_timeout"] == 6 * 3600
+    assert broker_transport_options("sqs://")["visibility_timeout"] == 6 * 3600
+    assert broker_transport_options("redis://h/0")["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
     assert broker_transport_options("amqp://h//") == {}
+
+
+def test_workers_of_a_configured_app_stamp_their_redis_messages():
+    assert RedisLiveness in new_app().steps["consumer"]
 
 
 def test_the_periodic_jobs_are_merged_with_the_hosts_own(settings):

@@ -37,15 +37,22 @@ def test_queues_declared_by_the_host_without_taskhubs_are_e002(settings):
     assert any("'high'" in e.msg for e in errors)
 
 
-@pytest.mark.parametrize("timeout", [600, 50 * 60])
-def test_a_visibility_timeout_not_above_the_longest_hard_limit_is_e003(settings, timeout):
+@pytest.mark.parametrize(("timeout", "errors"), [(5, ["taskhub.E003"]), (8, []), (7200, [])])
+def test_a_redis_visibility_timeout_too_short_for_liveness_is_e003(settings, timeout, errors):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": timeout}
+    assert ids(checks.celery_errors(new_app())) == errors
+
+
+@pytest.mark.parametrize("timeout", [600, 50 * 60])
+def test_an_sqs_visibility_timeout_not_above_the_longest_hard_limit_is_e003(settings, timeout):
+    settings.CELERY_BROKER_URL = "sqs://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": timeout}
     assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
 
 
 def test_kombus_own_visibility_timeout_counts_when_the_host_sets_none(settings):
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_URL = "sqs://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     assert checks.celery_errors(new_app()) == [], "kombu's 1 h outlasts the 50 min reports"
     settings.TASKHUB_TIME_LIMITS = {"email": (1, 2), "reports": (3000, 3600)}
