@@ -51,6 +51,11 @@ STATIC_DEFAULTS: dict[str, Any] = {
     # At-least-once: acknowledged after the task ran, given back if its worker dies.
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
+    # A worker that loses the broker cannot acknowledge what it runs, and the broker
+    # gives those messages again: the worker stops them, so a redelivery always means
+    # the run that had it is gone and a report may be taken over (reports.claim).
+    # Celery 6 makes this the default.
+    "worker_cancel_long_running_tasks_on_connection_loss": True,
     # One message per process: a long report never sits on a message another worker
     # could run now.
     "worker_prefetch_multiplier": 1,

@@ -237,21 +237,24 @@ def report_file_name(report: Report) -> str:
     return f"reports/{report.pk}/{report.kind}-{report.pk}.csv"
 
 
-def claim(report: Report) -> bool:
+def claim(report: Report, *, takeover: bool = False) -> bool:
     """Take ``report`` for this run, or answer False when another run has it or it is done.
 
-    A report is claimed when pending or failed, or when its run started longer ago than
-    the reports' hard time limit (that worker died). The conditional UPDATE lets exactly
-    one of two concurrent deliveries win.
+    A report is claimed when pending or failed; when running, by a redelivery of its
+    message (``takeover``), or once its run started longer ago than the reports' hard
+    time limit. The broker redelivers a message only when the run that had it is gone:
+    its worker died (on Redis, stopped re-stamping it: ``taskhub.liveness``) or lost the
+    broker and cancelled it (``worker_cancel_long_running_tasks_on_connection_loss``).
+    The conditional UPDATE lets exactly one of two concurrent deliveries win.
     """
     now = timezone.now()
     abandoned = now - timedelta(seconds=conf.time_limit("reports").hard)
+    running = Q(status=WorkStatus.RUNNING)
+    if not takeover:
+        running &= Q(started_at__lt=abandoned)
     return bool(
         Report.objects.filter(pk=report.pk)
-        .filter(
-            Q(status__in=[WorkStatus.PENDING, WorkStatus.FAILED])
-            | Q(status=WorkStatus.RUNNING, started_at__lt=abandoned)
-        )
+        .filter(Q(status__in=[WorkStatus.PENDING, WorkStatus.FAILED]) | running)
         .update(status=WorkStatus.RUNNING, started_at=now, progress=0, row_count=0, error="")
     )
 

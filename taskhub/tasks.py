@@ -22,6 +22,11 @@ from taskhub.celery import is_configured
 from taskhub.models import Image, Report
 
 
+def redelivered(request: Any) -> bool:
+    """The broker marks a message it gives again after the run that had it is gone."""
+    return bool((request.delivery_info or {}).get("redelivered"))
+
+
 class DeadLettered(Exception):
     """The task came back too many times; it is failed instead of run again."""
 
@@ -59,7 +64,7 @@ class TaskhubTask(DjangoTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if outbox.came_from_outbox(self.request):
             outbox.mark_started(self.request.id)
-        if (self.request.delivery_info or {}).get("redelivered"):
+        if redelivered(self.request):
             limit = conf.get("MAX_DELIVERIES")
             count = deliveries.record_redelivery(self.request.id, self.name, args, kwargs, limit)
             if count is not None:
@@ -149,12 +154,12 @@ def email_report_ready(report: Report) -> None:
         outbox.enqueue(send_email, **emails.report_ready_message(report))
 
 
-@shared_task(base=DatabaseTask, name="taskhub.generate_report", family="reports")
-def generate_report(report_id: int) -> dict[str, Any]:
+@shared_task(base=DatabaseTask, name="taskhub.generate_report", family="reports", bind=True)
+def generate_report(self, report_id: int) -> dict[str, Any]:
     report = Report.objects.select_related("owner").filter(pk=report_id).first()
     if report is None:
         raise LookupError(f"report {report_id} does not exist")
-    if not reports.claim(report):
+    if not reports.claim(report, takeover=redelivered(self.request)):
         return {"report": report.pk, "status": report.status, "skipped": True}
     try:
         report = reports.generate(report, on_done=email_report_ready)

@@ -62,3 +62,18 @@ def hog(megabytes: int) -> int:
     """Keep ``megabytes`` more memory for the life of the process."""
     HOARD.append(bytearray(os.urandom(1024) * (megabytes * 1024)))
     return os.getpid()
+
+
+def finished_runs(directory: str | Path) -> list[str]:
+    """The keys of the ``span`` runs that got to their end, one line per run."""
+    log = Path(directory) / "finished.log"
+    return log.read_text().split() if log.exists() else []
+
+
+@shared_task(base=TaskhubTask, name="probe.span")
+def span(directory: str, key: str, seconds: float) -> None:
+    """``record``, and a line in ``finished.log`` when the run gets to its end: a run
+    stopped half-way (cancelled, killed) leaves none."""
+    record.run(directory, key, seconds)
+    with open(Path(directory) / "finished.log", "a") as log:
+        log.write(f"{key}\n")

@@ -23,7 +23,7 @@ from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnai
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
 from tests.images import image_bytes
 from tests.orders import make_orders
-from tests.probe_tasks import crash, effects, hang, hog, record
+from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, span
 from tests.redis_server import RedisServer
 from tests.test_thumbnails import stored_image
 from tests.workers import (
@@ -290,6 +290,57 @@ def test_a_redis_restart_under_a_consuming_worker_loses_nothing(settings, tmp_pa
         lost=100 - len(effects(probe_dir)),
         worker_restarts=restarts,
         republished_by_outbox=OutboxMessage.objects.filter(attempts__gt=1).count(),
+    )
+
+
+def test_a_redis_restart_under_long_tasks_stops_them_and_runs_each_to_its_end_once(
+    tmp_path, probe_dir
+):
+    """The worker loses Redis while two 15 s tasks run: longer than the visibility
+    timeout, and the messages taken before the loss are re-stamped by no one after it,
+    so Redis gives them again. The worker stops them at the loss
+    (``worker_cancel_long_running_tasks_on_connection_loss``): each runs again, and only
+    one run of each gets to its end. That is what lets a redelivered report take over.
+    (With the setting off, both ran to their end twice, at the same time.)"""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    restarts = 0
+    try:
+        with broker_connection(server.url, tmp_path) as connection:
+            for key in ("long-1", "long-2"):
+                span.apply_async((str(probe_dir), key, 15), connection=connection)
+        while len(finished_runs(probe_dir)) < 2:
+            with running_worker(
+                "normal", server.url, tmp_path, concurrency=2, env=SHORT_VISIBILITY
+            ) as worker:
+                if restarts == 0:
+                    wait_for(lambda: runs(probe_dir) == 2, 30, "two long tasks running")
+                    server.stop()
+                    time.sleep(1)
+                    server.start()
+                wait_for(
+                    lambda w=worker: (
+                        len(finished_runs(probe_dir)) >= 2 or w.process.poll() is not None
+                    ),
+                    60,
+                    "both run to their end",
+                )
+                if worker.process.poll() is not None:
+                    assert "Unrecoverable error" in worker.log(), worker.log()[-3000:]
+                    restarts += 1
+            # The worker's warm stop let any run still going get to its end.
+            assert restarts <= 1, "one restart by the supervisor is enough"
+    finally:
+        server.stop()
+    assert sorted(finished_runs(probe_dir)) == ["long-1", "long-2"], "each ended once"
+    assert runs(probe_dir) == 4, "the runs at the loss were stopped, and ran again"
+    report_figures(
+        "12. Redis restart under two 15 s tasks",
+        tasks=2,
+        runs=runs(probe_dir),
+        runs_to_the_end=len(finished_runs(probe_dir)),
+        effects=len(effects(probe_dir)),
+        worker_restarts=restarts,
     )
 
 

@@ -157,6 +157,16 @@ def test_only_one_of_two_concurrent_runs_claims_a_report():
     assert reports.claim(report) is False
 
 
+def test_a_redelivery_takes_over_a_running_report_at_once():
+    report = report_of("orders")
+    assert reports.claim(report) is True
+    assert reports.claim(report) is False, "a second delivery of a live run"
+    assert reports.claim(report, takeover=True) is True, "the broker redelivered it"
+    report.status = "done"
+    report.save()
+    assert reports.claim(report, takeover=True) is False, "a done report is not made again"
+
+
 def test_a_run_abandoned_by_a_dead_worker_can_be_claimed_again():
     report = report_of("orders")
     reports.claim(report)
