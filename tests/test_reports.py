@@ -167,6 +167,20 @@ def test_a_redelivery_takes_over_a_running_report_at_once():
     assert reports.claim(report, takeover=True) is False, "a done report is not made again"
 
 
+@pytest.mark.parametrize(("redelivered", "status"), [(False, "running"), (True, "done")])
+def test_generate_report_takes_over_a_running_report_only_when_redelivered(redelivered, status):
+    make_orders(3)
+    report = report_of("orders")
+    reports.claim(report)
+    generate_report.push_request(id="r-1", delivery_info={"redelivered": redelivered})
+    try:
+        generate_report.run(report.pk)
+    finally:
+        generate_report.pop_request()
+    report.refresh_from_db()
+    assert report.status == status
+
+
 def test_a_run_abandoned_by_a_dead_worker_can_be_claimed_again():
     report = report_of("orders")
     reports.claim(report)
