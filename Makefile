@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt pyproject.toml | cksum | 
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 FLOWER_AUTH_FILE := var/flower-basic-auth
 
-.PHONY: install install-dev run worker test lint format bench clean
+.PHONY: install install-dev run worker test soak lint format bench clean
 
 $(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,19 @@ worker: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+# The broker faults again and again (default 20 rounds: SOAK_RUNS=50 make soak): a Redis
+# restart under load and under long tasks, a RabbitMQ cluster losing a queue's leader.
+# Each round's figures are appended to test-artifacts/soak.jsonl; docs/reliability.md.
+SOAK_TESTS := tests/test_cluster.py \
+	tests/test_faults.py::test_a_redis_restart_under_a_consuming_worker_loses_nothing \
+	tests/test_faults.py::test_a_redis_restart_under_long_tasks_stops_them_and_runs_each_to_its_end_once
+soak: $(DEV_STAMP)
+	mkdir -p test-artifacts
+	for round in $$(seq $${SOAK_RUNS:-20}); do \
+		$(BIN)/python -m pytest -q -p no:cacheprovider $(SOAK_TESTS) || exit 1; \
+		$(BIN)/python -c "import json; print(json.dumps(json.load(open('test-artifacts/reliability.json'))))" >> test-artifacts/soak.jsonl; \
+	done
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -45,7 +45,6 @@ LOG_FORMAT = (
 )
 
 STATIC_DEFAULTS: dict[str, Any] = {
-    "task_queues": queues.TASK_QUEUES,
     "task_default_queue": queues.DEFAULT_QUEUE,
     "task_routes": (ROUTER,),
     # At-least-once: acknowledged after the task ran, given back if its worker dies.
@@ -114,6 +113,10 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
         }
     if scheme in VISIBILITY_TIMEOUT_SCHEMES:
         return {"visibility_timeout": visibility_timeout()}
+    if scheme in queues.AMQP_SCHEMES:
+        # The broker confirms each message it has taken, so a publish that returns was
+        # not lost on the way (a quorum queue confirms once a majority has it).
+        return {"confirm_publish": True}
     return {}
 
 
@@ -125,6 +128,7 @@ class TaskhubDefaults(Mapping):
         self.app = app
         self.computed = {
             "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
+            "task_queues": lambda: queues.for_broker(self.app.conf.broker_url),
             "timezone": lambda: settings.TIME_ZONE,
         }
 

@@ -14,9 +14,27 @@ NORMAL = "normal"
 HIGH = "high"
 DEFAULT_QUEUE = NORMAL
 
-EXCHANGE = Exchange("taskhub", type="direct")
+NAMES = (HIGH, NORMAL, LOW)
 
-TASK_QUEUES = tuple(Queue(name, EXCHANGE, routing_key=name) for name in (HIGH, NORMAL, LOW))
+EXCHANGE = Exchange("taskhub", type="direct")
+TASK_QUEUES = tuple(Queue(name, EXCHANGE, routing_key=name) for name in NAMES)
+
+#: RabbitMQ: quorum queues (replicated across a cluster's nodes, a leader elected again
+#: when its node goes), bound to a topic exchange: the type Celery's native delayed
+#: delivery needs to hold ETA and countdown messages in the broker, not in a worker.
+TOPIC_EXCHANGE = Exchange("taskhub.topic", type="topic")
+QUORUM_QUEUES = tuple(
+    Queue(name, TOPIC_EXCHANGE, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+    for name in NAMES
+)
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def for_broker(broker_url: str) -> tuple[Queue, ...]:
+    """Quorum queues on RabbitMQ; on Redis and the others, plain ones."""
+    scheme = (broker_url or "").split(":", 1)[0]
+    return QUORUM_QUEUES if scheme in AMQP_SCHEMES else TASK_QUEUES
+
 
 ROUTES: dict[str, str] = {
     "taskhub.welcome": HIGH,

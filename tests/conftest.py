@@ -1,7 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
+from kombu import Connection
 
-from tests.workers import publishing_to, redis_database
+from taskhub.queues import QUORUM_QUEUES
+from tests.workers import publishing_to, rabbitmq_vhost, redis_database
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +42,30 @@ def redis_broker(settings, tmp_path):
     """Redis database 12, flushed, with this process's Celery app publishing to it."""
     with redis_database(12) as url, publishing_to(settings, url, tmp_path):
         yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_session_url():
+    with rabbitmq_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_session_url):
+    """This session's RabbitMQ virtual host, with taskhub's queues purged before and
+    after each test (a queue not declared yet has nothing to purge)."""
+
+    def purge() -> None:
+        with Connection(rabbitmq_session_url, connect_timeout=5) as connection:
+            for queue in QUORUM_QUEUES:
+                channel = connection.channel()
+                try:
+                    channel.queue_purge(queue.name)
+                except connection.channel_errors:
+                    pass  # not declared yet: the error closed the channel
+                else:
+                    channel.close()
+
+    purge()
+    yield rabbitmq_session_url
+    purge()

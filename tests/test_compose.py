@@ -61,3 +61,17 @@ def test_one_worker_per_latency_class_beat_and_authenticated_flower():
         assert "healthcheck" in services[name], name
     images = {services[name].get("image") for name in ("web", "worker-high", "beat", "flower")}
     assert images == {"taskhub:latest"}
+
+
+def test_the_rabbitmq_override_points_every_app_service_at_rabbitmq():
+    files = ("-f", str(ROOT / "docker-compose.rabbitmq.yml"))
+    missing = compose(*files, "config", "-q", env=SECRETS)
+    assert missing.returncode != 0 and "RABBITMQ_PASSWORD" in missing.stderr
+    result = compose(*files, "config", env=SECRETS | {"RABBITMQ_PASSWORD": "q"})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("migrate", "web", "worker-high", "worker-default", "beat", "flower"):
+        environment = services[name]["environment"]
+        assert environment["CELERY_BROKER_URL"] == "amqp://taskhub:q@rabbitmq:5672/taskhub"
+        assert environment["DEBUG"] == "0", "the base environment is kept"
+    assert "healthcheck" in services["rabbitmq"]

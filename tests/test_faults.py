@@ -13,11 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from celery.events.event import event_exchange
 from django.db import transaction
 from django.urls import reverse
 from django_celery_results.models import TaskResult
-from kombu import Connection
 
 from taskhub import outbox
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
@@ -28,7 +26,6 @@ from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, 
 from tests.redis_server import RedisServer
 from tests.test_thumbnails import stored_image
 from tests.workers import (
-    RABBITMQ_URL,
     ROOT,
     Worker,
     broker_connection,
@@ -86,32 +83,17 @@ def redis_url():
         yield url
 
 
-@pytest.fixture
-def rabbitmq_url():
-    """The shared RabbitMQ, with taskhub's queues purged before and after.
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request, settings, tmp_path):
+    """A scenario on both brokers. This process's app publishes to the one under test,
+    so its queues follow that broker (quorum queues on RabbitMQ)."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    with publishing_to(settings, url, tmp_path):
+        yield url
 
-    A ``celeryev`` exchange of another type, left on the shared broker by something
-    else, makes every task event a channel error (and a new channel): it is replaced by
-    the topic exchange Celery declares.
-    """
 
-    def purge() -> None:
-        with Connection(RABBITMQ_URL, connect_timeout=5) as conn:
-            channel = conn.channel()
-            try:
-                event_exchange(channel).declare()
-            except conn.channel_errors:
-                channel = conn.channel()
-                channel.exchange_delete(event_exchange.name)
-            for queue in ("high", "normal", "low"):
-                try:
-                    channel.queue_purge(queue)
-                except conn.channel_errors:
-                    channel = conn.channel()
-
-    purge()
-    yield RABBITMQ_URL
-    purge()
+def broker_name(url: str) -> str:
+    return "rabbitmq" if url.startswith("amqp") else "redis"
 
 
 def send_records(url: str, var_dir: Path, folder: Path, count: int, seconds: float) -> None:
@@ -170,11 +152,46 @@ def test_a_killed_workers_tasks_run_on_another_within_30_seconds(redis_url, tmp_
             wait_for(lambda: effects(probe_dir) == sorted(keys), 60, "their effects")
     assert recovered < 30, f"the killed worker's tasks started on B after {recovered:.1f}s"
     report_figures(
-        "7. SIGKILL with a second worker up (shipped settings)",
+        "10. SIGKILL with a second worker up (shipped settings)",
         tasks=3,
         seconds_to_restart=round(recovered, 1),
         effects=len(effects(probe_dir)),
         lost=3 - len(effects(probe_dir)),
+    )
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_countdown_tasks_survive_the_worker_that_took_them(
+    broker, request, settings, tmp_path, probe_dir
+):
+    """20 tasks due in 10 s; the worker up when they were sent is SIGKILLed before then.
+    On Redis it held them (reserved, unacknowledged) and liveness gives them back; on
+    RabbitMQ's quorum queues they wait in the broker (Celery's native delayed delivery),
+    never in a worker. Either way all 20 run, once each, at or after their ETA."""
+    url = request.getfixturevalue(f"{broker}_url")
+    with running_worker("normal", url, tmp_path, concurrency=2) as first:
+        sent_at = time.time()
+        with publishing_to(settings, url, tmp_path):
+            ids = [
+                record.apply_async((str(probe_dir), f"k{i:02d}", 0), countdown=10).id
+                for i in range(20)
+            ]
+        if broker == "redis":
+            wait_for(lambda: first.log().count("] received") == 20, 30, "the worker holding all")
+        first.kill()
+    assert runs(probe_dir) == 0, "none was due yet"
+    held = sum(f"[{task_id}] received" in first.log() for task_id in ids)
+    assert held == (20 if broker == "redis" else 0)
+    with running_worker("normal", url, tmp_path, concurrency=2):
+        wait_for(lambda: len(effects(probe_dir)) == 20, 60, "all 20 countdown tasks")
+    assert runs(probe_dir) == 20, "each ran once"
+    assert time.time() - sent_at >= 10
+    report_figures(
+        f"13. Countdown tasks, their worker SIGKILLed ({broker})",
+        sent=20,
+        held_by_the_killed_worker=held,
+        ran=runs(probe_dir),
+        effects=len(effects(probe_dir)),
     )
 
 
@@ -187,18 +204,18 @@ def test_a_live_workers_long_task_is_never_handed_to_another(redis_url, tmp_path
         with running_worker("normal", redis_url, tmp_path, env=SHORT_VISIBILITY):
             wait_for(lambda: len(effects(probe_dir)) == 1, 60, "the long task done")
     assert runs(probe_dir) == 1, "it ran once"
-    report_figures("8. Task longer than the visibility timeout", seconds=25, runs=runs(probe_dir))
+    report_figures("11. Task longer than the visibility timeout", seconds=25, runs=runs(probe_dir))
 
 
-def test_sigterm_lets_work_in_flight_finish_or_come_back(redis_url, tmp_path, probe_dir):
-    send_records(redis_url, tmp_path, probe_dir, 40, 0.3)
-    with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY) as w:
+def test_sigterm_lets_work_in_flight_finish_or_come_back(broker_url, tmp_path, probe_dir):
+    send_records(broker_url, tmp_path, probe_dir, 40, 0.3)
+    with running_worker("normal", broker_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY) as w:
         wait_for(lambda: len(effects(probe_dir)) >= 4, 30, "work in flight")
         w.signal(signal.SIGTERM)
         assert w.exit_code(30) == 0, "warm shutdown exits cleanly"
-    with running_worker("normal", redis_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY):
+    with running_worker("normal", broker_url, tmp_path, concurrency=2, env=SHORT_VISIBILITY):
         wait_for(lambda: len(effects(probe_dir)) == 40, 60, "all 40 effects after the deploy")
-    probe_figures("2. SIGTERM (deploy)", 40, probe_dir)
+    probe_figures(f"2. SIGTERM (deploy) ({broker_name(broker_url)})", 40, probe_dir)
 
 
 def test_a_signup_while_the_broker_is_down_succeeds_and_its_email_goes_out_later(
@@ -357,18 +374,18 @@ def redis_state(url: str, probe_dir: Path, worker) -> str:
     )
 
 
-def test_tasks_delivered_twice_have_their_effect_once(redis_url, tmp_path, user, settings):
+def test_tasks_delivered_twice_have_their_effect_once(broker_url, tmp_path, user, settings):
     image = stored_image(user, image_bytes(1600, 1200))
     make_orders(500)
     report = Report.objects.create(
         owner=user, kind="orders", params={"start": "2026-03-14", "end": "2026-03-14"}
     )
-    with broker_connection(redis_url, tmp_path) as connection:
+    with broker_connection(broker_url, tmp_path) as connection:
         for _ in range(2):
             same_id = {"connection": connection}
             make_thumbnails.apply_async((image.pk,), task_id=f"thumbs-{image.pk}", **same_id)
             generate_report.apply_async((report.pk,), task_id=f"report-{report.pk}", **same_id)
-    with running_worker("high,normal,low", redis_url, tmp_path, concurrency=2) as worker:
+    with running_worker("high,normal,low", broker_url, tmp_path, concurrency=2) as worker:
         wait_for(lambda: worker.log().count("succeeded") >= 5, 60, "both deliveries and email")
     thumbs = Path(settings.MEDIA_ROOT) / "images" / "thumbnails" / str(image.pk)
     reports = Path(settings.MEDIA_ROOT) / "reports" / str(report.pk)
@@ -379,7 +396,7 @@ def test_tasks_delivered_twice_have_their_effect_once(redis_url, tmp_path, user,
         "report_files": len(list(reports.iterdir())),
         "emails": emails_sent(tmp_path),
     }
-    report_figures("5. Same task delivered twice", **measured)
+    report_figures(f"5. Same task delivered twice ({broker_name(broker_url)})", **measured)
     assert measured == {
         "deliveries": 4,
         "thumbnail_rows": 6,
@@ -389,15 +406,15 @@ def test_tasks_delivered_twice_have_their_effect_once(redis_url, tmp_path, user,
     }
 
 
-def test_a_periodic_job_fired_twice_makes_one_report(redis_url, tmp_path):
-    with broker_connection(redis_url, tmp_path) as connection:
+def test_a_periodic_job_fired_twice_makes_one_report(broker_url, tmp_path):
+    with broker_connection(broker_url, tmp_path) as connection:
         for _ in range(2):
             send_daily_reports.apply_async(connection=connection)
     env = {"DAILY_REPORT_RECIPIENTS": "boss@example.com"}
-    with running_worker("high,normal,low", redis_url, tmp_path, concurrency=2, env=env) as w:
+    with running_worker("high,normal,low", broker_url, tmp_path, concurrency=2, env=env) as w:
         wait_for(lambda: w.log().count("succeeded") >= 3, 60, "two jobs and one email")
     report_figures(
-        "6. Beat fires a job twice",
+        f"6. Beat fires a job twice ({broker_name(broker_url)})",
         jobs_sent=2,
         reports=Report.objects.count(),
         emails=emails_sent(tmp_path),
@@ -407,11 +424,11 @@ def test_a_periodic_job_fired_twice_makes_one_report(redis_url, tmp_path):
     assert emails_sent(tmp_path) == 1
 
 
-def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(redis_url, tmp_path, probe_dir):
-    with broker_connection(redis_url, tmp_path) as connection:
+def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(broker_url, tmp_path, probe_dir):
+    with broker_connection(broker_url, tmp_path) as connection:
         crash.apply_async((str(probe_dir), "poison"), task_id="poison", connection=connection)
         record.apply_async((str(probe_dir), "after"), connection=connection)
-    with running_worker("normal", redis_url, tmp_path, concurrency=1, env=SHORT_VISIBILITY):
+    with running_worker("normal", broker_url, tmp_path, concurrency=1, env=SHORT_VISIBILITY):
         wait_for(lambda: len(effects(probe_dir)) == 1, 120, "the task queued after the poison")
         wait_for(
             lambda: TaskResult.objects.filter(task_id="poison", status="FAILURE").exists(),
@@ -422,7 +439,7 @@ def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(redis_url, tmp
     assert dead.dead_lettered_at is not None
     assert "delivered 4 times" in TaskResult.objects.get(task_id="poison").result
     report_figures(
-        "7. Poison message",
+        f"7. Poison message ({broker_name(broker_url)})",
         poison_runs=runs(probe_dir, "poison"),
         dead_lettered=DeliveryCount.objects.filter(dead_lettered_at__isnull=False).count(),
         later_tasks_done=len(effects(probe_dir)),
@@ -431,9 +448,9 @@ def test_a_poison_message_is_dead_lettered_and_the_queue_moves_on(redis_url, tmp
 
 
 def test_a_stuck_task_is_stopped_by_its_soft_time_limit_and_recorded(
-    redis_url, tmp_path, probe_dir
+    broker_url, tmp_path, probe_dir
 ):
-    with broker_connection(redis_url, tmp_path) as connection:
+    with broker_connection(broker_url, tmp_path) as connection:
         hang.apply_async(
             (str(probe_dir), "stuck", 60),
             task_id="stuck",
@@ -441,7 +458,7 @@ def test_a_stuck_task_is_stopped_by_its_soft_time_limit_and_recorded(
             time_limit=5,
             connection=connection,
         )
-    with running_worker("normal", redis_url, tmp_path):
+    with running_worker("normal", broker_url, tmp_path):
         wait_for(
             lambda: TaskResult.objects.filter(task_id="stuck", status="FAILURE").exists(),
             30,
@@ -450,46 +467,48 @@ def test_a_stuck_task_is_stopped_by_its_soft_time_limit_and_recorded(
     assert (probe_dir / "stuck.soft-limit").read_text() == "stopped by the soft time limit"
     assert "SoftTimeLimitExceeded" in TaskResult.objects.get(task_id="stuck").result
     report_figures(
-        "8. Stuck task",
+        f"8. Stuck task ({broker_name(broker_url)})",
         stuck=1,
         recorded_failed=TaskResult.objects.filter(task_id="stuck", status="FAILURE").count(),
         soft_limit_handled=int((probe_dir / "stuck.soft-limit").exists()),
     )
 
 
-def test_a_pool_process_is_replaced_before_it_grows_without_bound(redis_url, tmp_path):
+def test_a_pool_process_is_replaced_before_it_grows_without_bound(broker_url, tmp_path):
     env = {"CELERY_WORKER_MAX_MEMORY_PER_CHILD": str(150 * 1024)}
     ids = [str(uuid.uuid4()) for _ in range(6)]
-    with broker_connection(redis_url, tmp_path) as connection:
+    with broker_connection(broker_url, tmp_path) as connection:
         for task_id in ids:
             hog.apply_async((60,), task_id=task_id, connection=connection)
-    with running_worker("normal", redis_url, tmp_path, concurrency=1, env=env) as worker:
+    with running_worker("normal", broker_url, tmp_path, concurrency=1, env=env) as worker:
         wait_for(lambda: worker.log().count("succeeded") >= 6, 60, "six memory hogs")
     pids = {
         json.loads(r)
         for r in TaskResult.objects.filter(task_id__in=ids).values_list("result", flat=True)
     }
-    report_figures("9. Memory growth", tasks=6, pool_processes=len(pids))
+    report_figures(
+        f"9. Memory growth ({broker_name(broker_url)})", tasks=6, pool_processes=len(pids)
+    )
     assert len(pids) >= 3, f"pool processes were recycled: {pids}"
 
 
-def test_a_pickled_message_is_refused_not_executed(redis_url, tmp_path, probe_dir):
-    with broker_connection(redis_url, tmp_path) as connection:
+def test_a_pickled_message_is_refused_not_executed(broker_url, tmp_path, probe_dir):
+    with broker_connection(broker_url, tmp_path) as connection:
         record.apply_async((str(probe_dir), "pickled"), serializer="pickle", connection=connection)
         record.apply_async((str(probe_dir), "json"), connection=connection)
-    with running_worker("normal", redis_url, tmp_path) as worker:
+    with running_worker("normal", broker_url, tmp_path) as worker:
         wait_for(lambda: len(effects(probe_dir)) == 1, 30, "the JSON task")
         wait_for(lambda: "Refusing to deserialize" in worker.log(), 10, "the refusal")
     assert [p.name for p in (probe_dir / "effects").iterdir()] == ["json"]
     assert runs(probe_dir, "pickled") == 0
 
 
-def test_an_image_whose_file_vanished_fails_without_retry(redis_url, tmp_path, user):
+def test_an_image_whose_file_vanished_fails_without_retry(broker_url, tmp_path, user):
     image = stored_image(user, image_bytes())
     image.original.storage.delete(image.original.name)
-    with broker_connection(redis_url, tmp_path) as connection:
+    with broker_connection(broker_url, tmp_path) as connection:
         make_thumbnails.apply_async((image.pk,), connection=connection)
-    with running_worker("low", redis_url, tmp_path) as worker:
+    with running_worker("low", broker_url, tmp_path) as worker:
         wait_for(lambda: Image.objects.get(pk=image.pk).status == "failed", 30, "failure")
         assert worker.process.poll() is None, "the worker survives"
     assert "original file is missing" in Image.objects.get(pk=image.pk).error

@@ -18,10 +18,10 @@ from kombu import Connection, Queue
 from project.celery import app
 from taskhub import failures, health
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.queues import TASK_QUEUES
+from taskhub.queues import QUORUM_QUEUES
 from taskhub.tasks import make_thumbnails, welcome
 from tests.redis_server import free_port
-from tests.workers import RABBITMQ_URL, publishing_to, running_worker
+from tests.workers import publishing_to, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -118,10 +118,10 @@ def test_the_filesystem_broker_depth_is_its_file_count(settings, tmp_path):
     assert queue(report, "low").depth == 2
 
 
-def test_rabbitmq_depth_is_a_passive_declare(settings, tmp_path):
-    with publishing_to(settings, RABBITMQ_URL, tmp_path):
+def test_rabbitmq_depth_is_a_passive_declare(settings, tmp_path, rabbitmq_url):
+    with publishing_to(settings, rabbitmq_url, tmp_path):
         with app.connection_for_write() as connection:
-            for declared in TASK_QUEUES:
+            for declared in QUORUM_QUEUES:
                 declared(connection.default_channel).declare()
                 declared(connection.default_channel).purge()
         welcome.delay("ada")
@@ -132,8 +132,10 @@ def test_rabbitmq_depth_is_a_passive_declare(settings, tmp_path):
     assert queue(report, "high").depth == 1
 
 
-def test_a_rabbitmq_queue_nobody_declared_holds_nothing_and_the_connection_survives():
-    with Connection(RABBITMQ_URL, connect_timeout=5) as connection:
+def test_a_rabbitmq_queue_nobody_declared_holds_nothing_and_the_connection_survives(
+    rabbitmq_url,
+):
+    with Connection(rabbitmq_url, connect_timeout=5) as connection:
         assert health.queue_depth(connection, f"taskhub-never-{uuid.uuid4().hex}") == 0
         Queue("taskhub-health-probe", auto_delete=True)(connection.default_channel).declare()
         assert health.queue_depth(connection, "taskhub-health-probe") == 0

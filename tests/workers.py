@@ -20,7 +20,7 @@ from taskhub.health import queue_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
 
 
 def wait_for(
@@ -191,6 +191,27 @@ def running_worker(
         yield worker
 
 
+def rabbitmqctl(*args: str) -> subprocess.CompletedProcess:
+    """``rabbitmqctl`` of the shared RabbitMQ (it needs root, as in CI), bounded."""
+    return subprocess.run(
+        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A virtual host of the caller's own on the shared RabbitMQ, deleted at the end: no
+    queue declared by anything else (a classic queue named ``high``, say) can clash with
+    taskhub's quorum queues, and nothing is left behind."""
+    name = f"taskhub-test-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield RABBITMQ_URL.format(vhost=name)
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
 def emails_sent(var_dir: Path) -> int:
     """Messages written by the file email backend of the workers (one file each)."""
     folder = var_dir / "emails"
@@ -209,11 +230,18 @@ def publishing_to(settings, url: str, var_dir: Path) -> Iterator[None]:
         settings.CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(var_dir)
     elif hasattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS"):
         del settings.CELERY_BROKER_TRANSPORT_OPTIONS  # taskhub's defaults apply
-    app._after_fork()  # forget pooled connections, as Celery does in a forked child
+    forget_broker(app)
     try:
         yield
     finally:
-        app._after_fork()
+        forget_broker(app)
+
+
+def forget_broker(app) -> None:
+    """Forget pooled connections (as Celery does in a forked child) and the queues
+    built for the broker (``app.amqp`` caches them; taskhub's depend on the broker)."""
+    app._after_fork()
+    app.__dict__.pop("amqp", None)
 
 
 @contextmanager
