@@ -18,6 +18,7 @@ SCENARIOS = {
     "b8": "b8_idle_round_trip",
     "b9": "b9_async_io",
     "b10": "b10_enqueue_cost",
+    "b11": "b11_brokers",
 }
 
 
