@@ -98,9 +98,9 @@ def visibility_timeout() -> int:
 def broker_transport_options(broker_url: str) -> dict[str, Any]:
     """taskhub's transport options for ``broker_url`` when the host sets none.
 
-    On Redis, a publisher that finds no broker gives up at once instead of retrying for
-    seconds inside a web request: the outbox keeps the message for later. Workers and
-    beat reconnect with their own, unbounded, retry loops.
+    On Redis and RabbitMQ, a publisher that finds no broker gives up at once instead of
+    retrying for seconds inside a web request: the outbox keeps the message for later.
+    Workers and beat reconnect with their own, unbounded, retry loops.
     """
     scheme = (broker_url or "").split(":", 1)[0]
     if scheme.startswith("redis"):
@@ -115,8 +115,9 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
         return {"visibility_timeout": visibility_timeout()}
     if scheme in queues.AMQP_SCHEMES:
         # The broker confirms each message it has taken, so a publish that returns was
-        # not lost on the way (a quorum queue confirms once a majority has it).
-        return {"confirm_publish": True}
+        # not lost on the way (a quorum queue confirms once a majority has it). A
+        # publisher that finds no broker gives up at once, as on Redis.
+        return {"confirm_publish": True, "max_retries": 0}
     return {}
 
 

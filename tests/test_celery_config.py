@@ -116,7 +116,7 @@ def test_redis_recovers_by_liveness_and_sqs_outlasts_the_longest_task(settings):
     settings.TASKHUB_TIME_LIMITS = {**conf.DEFAULTS["TIME_LIMITS"], "reports": (3600, 3 * 3600)}
     assert broker_transport_options("sqs://")["visibility_timeout"] == 6 * 3600
     assert broker_transport_options("redis://h/0")["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
-    assert broker_transport_options("amqp://h//") == {"confirm_publish": True}
+    assert broker_transport_options("amqp://h//") == {"confirm_publish": True, "max_retries": 0}
     assert broker_transport_options("filesystem://") == {}
 
 
@@ -126,7 +126,7 @@ def test_rabbitmq_gets_quorum_queues_on_a_topic_exchange_and_publisher_confirms(
     conf = new_app().conf
     assert [q.queue_arguments for q in conf.task_queues] == [{"x-queue-type": "quorum"}] * 3
     assert {q.exchange.type for q in conf.task_queues} == {"topic"}, "native delayed delivery"
-    assert conf.broker_transport_options == {"confirm_publish": True}
+    assert conf.broker_transport_options == {"confirm_publish": True, "max_retries": 0}
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
     assert [q.queue_arguments for q in new_app().conf.task_queues] == [None] * 3
 

@@ -23,6 +23,7 @@ from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
 from tests.images import image_bytes
 from tests.orders import make_orders
 from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, span
+from tests.rabbitmq_cluster import Cluster
 from tests.redis_server import RedisServer
 from tests.test_thumbnails import stored_image
 from tests.workers import (
@@ -218,10 +219,16 @@ def test_sigterm_lets_work_in_flight_finish_or_come_back(broker_url, tmp_path, p
     probe_figures(f"2. SIGTERM (deploy) ({broker_name(broker_url)})", 40, probe_dir)
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_a_signup_while_the_broker_is_down_succeeds_and_its_email_goes_out_later(
-    client, settings, tmp_path
+    broker, client, settings, tmp_path
 ):
-    server = RedisServer(tmp_path / "redis")
+    """The broker is one of the test's own, not started yet: nothing listens at its
+    address. (RabbitMQ: a one-node cluster of the test's own.)"""
+    if broker == "redis":
+        server = RedisServer(tmp_path / "redis")
+    else:
+        server = Cluster(tmp_path / "rabbitmq", size=1)
     with publishing_to(settings, server.url, tmp_path):
         started = time.monotonic()
         response = client.post(
@@ -250,7 +257,7 @@ def test_a_signup_while_the_broker_is_down_succeeds_and_its_email_goes_out_later
         server.stop()
     assert OutboxMessage.objects.get().published_at is not None
     report_figures(
-        "3. Broker down during signup",
+        f"3. Broker down during signup ({broker})",
         signups=1,
         request_ms=round(elapsed * 1000),
         emails=emails_sent(tmp_path),
