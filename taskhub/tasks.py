@@ -72,17 +72,23 @@ class TaskhubTask(DjangoTask):
         return super().__call__(*args, **kwargs)
 
 
-class DatabaseTask(TaskhubTask):
-    """Retried when the database is briefly unavailable (a lock, a failover)."""
+class RetriedTask(TaskhubTask):
+    """Retried (for the errors its subclass names) with exponential backoff and jitter,
+    at most 5 min apart."""
 
-    autoretry_for = (OperationalError,)
-    max_retries = 3
     retry_backoff = True
     retry_backoff_max = 300
     retry_jitter = True
 
 
-class EmailTask(TaskhubTask):
+class DatabaseTask(RetriedTask):
+    """Retried when the database is briefly unavailable (a lock, a failover)."""
+
+    autoretry_for = (OperationalError,)
+    max_retries = 3
+
+
+class EmailTask(RetriedTask):
     """An email's outcome is its SentEmail row: its task result, and its STARTED state,
     would be two more commits per email (benchmark B3). Failures are still stored
     (``task_store_errors_even_if_ignored``) for the status page."""
@@ -91,9 +97,6 @@ class EmailTask(TaskhubTask):
     ignore_result = True
     track_started = False
     autoretry_for = (emails.EmailTemporarilyFailed, OperationalError)
-    retry_backoff = True
-    retry_backoff_max = 300
-    retry_jitter = True
 
     @property
     def max_retries(self) -> int:
