@@ -7,8 +7,8 @@
   that is not in ``QUEUES``, or that no declared Celery queue has, is refused when the
   task is defined or enqueued.
 - ``priority`` (-100..100) becomes the message priority 0..9: higher runs first on
-  RabbitMQ (queues declared with ``x-max-priority``); on Redis, kombu's priority steps,
-  where a lower number runs first, so the scale is turned over.
+  RabbitMQ (where taskhub's quorum queues act on it only from RabbitMQ 4.0); on Redis,
+  kombu's priority steps, where a lower number runs first, so the scale is turned over.
 - ``run_after`` becomes the message's ETA.
 - Results live in ``DjangoTaskResult`` rows, readable from any process.
 - Enqueueing goes through the outbox: inside ``transaction.atomic()`` the task is sent
@@ -31,6 +31,7 @@ from django.utils import timezone
 from taskhub import outbox
 from taskhub.celery import queue_names
 from taskhub.models import DjangoTaskResult
+from taskhub.queues import broker_scheme
 from taskhub.task_runs import to_task_result
 from taskhub.tasks import run_django_task
 from taskhub.tasks_api import (
@@ -84,7 +85,7 @@ class CeleryBackend(BaseTaskBackend):
         )
         options = {
             "queue": celery_queue(task.queue_name),
-            "priority": broker_priority(task.priority, current_app.conf.broker_url or ""),
+            "priority": broker_priority(task.priority, current_app.conf.broker_url),
             "eta": task.run_after,
         }
         if current_app.conf.task_always_eager:
@@ -125,10 +126,11 @@ def celery_queue(queue_name: str) -> str:
     return queue_name
 
 
-def broker_priority(priority: int, broker_url: str) -> int:
+def broker_priority(priority: int, broker_url: str | None) -> int:
     """Django's -100..100 as Celery's 0..9, in the direction the broker reads it."""
     urgency = round((priority + 100) * 9 / 200)
-    return 9 - urgency if broker_url.startswith(("redis", "rediss", "sentinel")) else urgency
+    redis = broker_scheme(broker_url) in ("redis", "rediss", "sentinel")
+    return 9 - urgency if redis else urgency
 
 
 def json_value(task: Task, what: str, value: Any) -> Any:

@@ -102,7 +102,7 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
     retrying for seconds inside a web request: the outbox keeps the message for later.
     Workers and beat reconnect with their own, unbounded, retry loops.
     """
-    scheme = (broker_url or "").split(":", 1)[0]
+    scheme = queues.broker_scheme(broker_url)
     if scheme.startswith("redis"):
         return {
             "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,

@@ -18,6 +18,7 @@ from taskhub.celery import (
     is_configured,
     queue_names,
 )
+from taskhub.queues import broker_scheme
 
 REQUIRED_APPS = (
     "django.contrib.auth",
@@ -79,7 +80,7 @@ def check_routes(app: Celery) -> list[checks.CheckMessage]:
 
 def check_delivery(app: Celery) -> list[checks.CheckMessage]:
     errors = []
-    scheme = (app.conf.broker_url or "").split(":", 1)[0]
+    scheme = broker_scheme(app.conf.broker_url)
     options = app.conf.broker_transport_options or {}
     timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
     if scheme.startswith("redis") and timeout < MIN_REDIS_VISIBILITY_TIMEOUT:

@@ -4,6 +4,7 @@ Celery tasks (their stored results) and Django Tasks API tasks (``DjangoTaskResu
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django_celery_results.models import TaskResult
 
 from taskhub.models import DjangoTaskResult
@@ -18,11 +19,11 @@ class Failure:
     when: datetime | None
 
 
-def celery_failures() -> "list[TaskResult]":
+def celery_failures() -> QuerySet[TaskResult]:
     return TaskResult.objects.filter(status="FAILURE").order_by("-date_done")
 
 
-def django_task_failures() -> "list[DjangoTaskResult]":
+def django_task_failures() -> QuerySet[DjangoTaskResult]:
     return DjangoTaskResult.objects.filter(status="FAILED").order_by("-finished_at")
 
 

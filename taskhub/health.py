@@ -20,6 +20,7 @@ from kombu.transport import virtual
 
 from taskhub import conf, outbox
 from taskhub.celery import queue_names
+from taskhub.queues import broker_scheme
 
 
 def queue_depth(connection: Connection, queue: str) -> int:
@@ -140,7 +141,7 @@ def check(timeout: float | None = None) -> Health:
         f"periodic job {job.name!r} is paused" for job in beat if job.loaded and not job.enabled
     ]
     return Health(
-        broker=current_app.conf.broker_url.split(":", 1)[0],
+        broker=broker_scheme(current_app.conf.broker_url),
         broker_reachable=reachable,
         queues=queues,
         workers=workers,

@@ -30,10 +30,14 @@ QUORUM_QUEUES = tuple(
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
 
+def broker_scheme(broker_url: str | None) -> str:
+    """``redis``, ``amqp``, ``filesystem``...: what taskhub's broker defaults go by."""
+    return (broker_url or "").split(":", 1)[0]
+
+
 def for_broker(broker_url: str) -> tuple[Queue, ...]:
     """Quorum queues on RabbitMQ; on Redis and the others, plain ones."""
-    scheme = (broker_url or "").split(":", 1)[0]
-    return QUORUM_QUEUES if scheme in AMQP_SCHEMES else TASK_QUEUES
+    return QUORUM_QUEUES if broker_scheme(broker_url) in AMQP_SCHEMES else TASK_QUEUES
 
 
 ROUTES: dict[str, str] = {
