@@ -129,7 +129,8 @@ def celery_queue(queue_name: str) -> str:
 def broker_priority(priority: int, broker_url: str | None) -> int:
     """Django's -100..100 as Celery's 0..9, in the direction the broker reads it."""
     urgency = round((priority + 100) * 9 / 200)
-    redis = broker_scheme(broker_url) in ("redis", "rediss", "sentinel")
+    scheme = broker_scheme(broker_url)
+    redis = scheme.startswith("redis") or scheme == "sentinel"  # kombu's Redis transports
     return 9 - urgency if redis else urgency
 
 

@@ -159,6 +159,7 @@ def test_a_rolled_back_transaction_leaves_no_task(settings):
 def test_priority_maps_to_the_broker_direction(priority, rabbitmq, redis):
     assert broker_priority(priority, "amqp://guest@localhost//") == rabbitmq
     assert broker_priority(priority, "redis://localhost:6379/0") == redis
+    assert broker_priority(priority, "redis+socket:///run/redis.sock") == redis
 
 
 def test_taskhub_offers_its_own_work_as_django_tasks(user, mailoutbox):
