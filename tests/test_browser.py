@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from taskhub.models import DeliveryCount, Report, SentEmail
+from taskhub.models import Report, SentEmail
+from tests.dead_letters import dead_letter
 from tests.images import image_bytes
 from tests.orders import DAY, make_orders
 from tests.workers import (
@@ -225,14 +225,7 @@ def test_a_queued_report_is_cancelled_from_its_page_and_never_made(
 def test_staff_requeue_a_dead_lettered_email_and_see_it_sent(browser, site, tmp_path):
     get_user_model().objects.create_user("grace", "g@example.com", PASSWORD, is_staff=True)
     get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
-    DeliveryCount.objects.create(
-        task_id="dead-1",
-        task_name="taskhub.welcome",
-        deliveries=4,
-        args=["ada"],
-        kwargs={},
-        dead_lettered_at=timezone.now(),
-    )
+    dead_letter("taskhub.welcome", ["ada"])
     log_in(browser, site, "grace")
     browser.find_element(By.ID, "nav-status").click()
     row = until(

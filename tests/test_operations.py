@@ -11,27 +11,21 @@ from django_celery_results.models import TaskResult
 
 from taskhub import operations, reports
 from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+from tests.dead_letters import dead_letter
 from tests.orders import DAY, make_orders
 from tests.probe_tasks import effects, record
 
 pytestmark = pytest.mark.django_db
 
 
-def dead_letter(tmp_path, key: str = "k") -> DeliveryCount:
-    return DeliveryCount.objects.create(
-        task_id="dead-1",
-        task_name=record.name,
-        deliveries=4,
-        args=[str(tmp_path), key],
-        kwargs={},
-        dead_lettered_at=timezone.now(),
-    )
+def dead_record(tmp_path, key: str = "k") -> DeliveryCount:
+    return dead_letter(record.name, [str(tmp_path), key])
 
 
 def test_a_dead_letter_is_requeued_once_with_its_arguments_and_recorded(
     tmp_path, staff_user, django_capture_on_commit_callbacks
 ):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     with django_capture_on_commit_callbacks(execute=True):
         message = operations.requeue_dead_letter(delivery, staff_user)
     assert effects(tmp_path) == ["k"], "it ran (eager) with its original arguments"
@@ -48,7 +42,7 @@ def test_a_dead_letter_is_requeued_once_with_its_arguments_and_recorded(
 
 
 def test_a_task_that_was_not_dead_lettered_is_refused(tmp_path, staff_user):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     DeliveryCount.objects.filter(pk=delivery.pk).update(dead_lettered_at=None)
     delivery.refresh_from_db()
     with pytest.raises(operations.ActionRefused, match="is not dead-lettered"):
@@ -147,7 +141,7 @@ def test_the_owner_cancels_from_the_api_and_others_cannot(user_client, user, oth
 
 
 def test_the_status_page_requeues_and_says_so(client, staff_user, tmp_path):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     client.force_login(staff_user)
     url = reverse("taskhub:status-action", args=["requeue-dead", delivery.task_id])
     page = client.post(url, follow=True).content.decode()
@@ -158,7 +152,7 @@ def test_the_status_page_requeues_and_says_so(client, staff_user, tmp_path):
 
 
 def test_status_actions_are_for_staff_only(client, user, tmp_path):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     client.force_login(user)
     url = reverse("taskhub:status-action", args=["requeue-dead", delivery.task_id])
     assert client.post(url).status_code == 403
@@ -166,7 +160,7 @@ def test_status_actions_are_for_staff_only(client, user, tmp_path):
 
 
 def test_outbox_and_dead_letters_are_read_only_in_the_admin(admin_client, tmp_path):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     message = OutboxMessage.objects.create(task_name=record.name, args=[])
     for model, pk in (("deliverycount", delivery.pk), ("outboxmessage", message.pk)):
         page = admin_client.get(reverse(f"admin:taskhub_{model}_change", args=[pk]))
@@ -183,7 +177,7 @@ def test_outbox_and_dead_letters_are_read_only_in_the_admin(admin_client, tmp_pa
 def test_the_admin_requeues_a_dead_letter_through_its_action(
     admin_client, tmp_path, django_capture_on_commit_callbacks
 ):
-    delivery = dead_letter(tmp_path)
+    delivery = dead_record(tmp_path)
     url = reverse("admin:taskhub_deliverycount_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(url, {"action": "requeue", "_selected_action": [delivery.pk]})
