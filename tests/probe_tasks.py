@@ -24,6 +24,13 @@ def effects(directory: str | Path) -> list[str]:
     return sorted(p.name for p in path.iterdir()) if path.exists() else []
 
 
+def runs(directory: str | Path, key: str | None = None) -> int:
+    """How many runs were noted, of ``key`` or of all keys."""
+    log = Path(directory) / "runs.log"
+    lines = log.read_text().split() if log.exists() else []
+    return len(lines) if key is None else lines.count(key)
+
+
 def note_run(directory: str, key: str) -> None:
     with open(Path(directory) / "runs.log", "a") as log:
         log.write(f"{key}\n")

@@ -4,9 +4,9 @@ mid-run. Figures go to test-artifacts/reliability.json (docs/scaling.md)."""
 
 import pytest
 
-from tests.probe_tasks import effects, record
+from tests.figures import report_figures
+from tests.probe_tasks import effects, record, runs
 from tests.rabbitmq_cluster import rabbitmq_cluster
-from tests.test_faults import report_figures, runs
 from tests.workers import publishing_to, running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]

@@ -20,14 +20,14 @@ from django_celery_results.models import TaskResult
 from taskhub import outbox
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
+from tests.figures import report_figures
 from tests.images import image_bytes
 from tests.orders import make_orders
-from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, span
+from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, runs, span
 from tests.rabbitmq_cluster import Cluster
 from tests.redis_server import RedisServer
 from tests.test_thumbnails import stored_image
 from tests.workers import (
-    ROOT,
     Worker,
     broker_connection,
     emails_sent,
@@ -49,7 +49,6 @@ SHORT_VISIBILITY = {
         {"visibility_timeout": 8, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}
     ),
 }
-ARTIFACT = ROOT / "test-artifacts" / "reliability.json"
 
 
 @pytest.fixture
@@ -57,20 +56,6 @@ def probe_dir(tmp_path) -> Path:
     folder = tmp_path / "probe"
     folder.mkdir()
     return folder
-
-
-def runs(folder: Path, key: str | None = None) -> int:
-    log = folder / "runs.log"
-    lines = log.read_text().split() if log.exists() else []
-    return len(lines) if key is None else lines.count(key)
-
-
-def report_figures(scenario: str, **measured: int) -> None:
-    """Keep what a scenario measured, for the table in docs/reliability.md."""
-    ARTIFACT.parent.mkdir(exist_ok=True)
-    figures = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else {}
-    figures[scenario] = measured
-    ARTIFACT.write_text(json.dumps(figures, indent=2))
 
 
 def probe_figures(scenario: str, sent: int, folder: Path) -> None:
