@@ -22,10 +22,10 @@ def rabbitmq_url() -> str:
     """A virtual host of the benchmarks' own on the local RabbitMQ (``rabbitmqctl``,
     as root), emptied by deleting it first."""
 
-    def ctl(*args: str) -> None:
-        subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60)
+    def ctl(*args: str, check: bool = True) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60, check=check)
 
-    ctl("delete_vhost", RABBITMQ_VHOST)
+    ctl("delete_vhost", RABBITMQ_VHOST, check=False)  # absent the first time
     ctl("add_vhost", RABBITMQ_VHOST)
     ctl("set_permissions", "-p", RABBITMQ_VHOST, "guest", ".*", ".*", ".*")
     return f"amqp://guest:guest@127.0.0.1:5672/{RABBITMQ_VHOST}"
