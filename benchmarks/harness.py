@@ -105,19 +105,26 @@ def worker(
     """A real ``celery worker`` process, ready when this yields, stopped after."""
     name = f"bench-{uuid.uuid4().hex[:6]}@%h"
     logfile = VAR_DIR / f"{name.split('@')[0]}.log"
+    output = logfile.with_suffix(".out")
+    if app == "benchmarks.baseline":
+        from benchmarks.baseline import WORKER_ENV
+
+        env = {**WORKER_ENV, **(env or {})}
     command = [
         sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
         "-c", str(concurrency), "--without-mingle", "--without-gossip", "-l", "INFO",
         "--logfile", str(logfile), "--include", "benchmarks.tasks", *args,
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environment(**(env or {})), stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment(**(env or {})), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
     def ready() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"worker exited: {logfile.read_text()[-2000:]}")
+            said = [f.read_text()[-2000:] for f in (logfile, output) if f.exists()]
+            raise RuntimeError("worker exited: " + "\n".join(said))
         return logfile.exists() and " ready." in logfile.read_text()
 
     try:
@@ -130,6 +137,7 @@ def worker(
         except subprocess.TimeoutExpired:
             process.kill()
         logfile.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
 
 
 def wait(condition: Callable[[], bool], timeout: float, poll: float = 0.01) -> None:
