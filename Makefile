@@ -7,8 +7,16 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 FLOWER_AUTH_FILE := var/flower-basic-auth
+# Django 6 has the Tasks API built in and needs Python 3.12+ (tools/newer-python finds or
+# builds one). `make test` runs the suite there too, without the django-tasks backport,
+# except what tests brokers and processes rather than Django: the fault tests, the
+# RabbitMQ cluster and the quick start (which runs `make run` on this venv's Python).
+DJANGO6 := 6.0.10
+VENV6 := .venv-django6
+DJANGO6_STAMP := $(VENV6)/.dev-$(DJANGO6)-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
+DJANGO6_TESTS := -m "not faults" --ignore=tests/test_cluster.py --ignore=tests/test_quickstart.py
 
-.PHONY: install install-dev run worker test soak lint format bench clean
+.PHONY: install install-dev run worker test test-django6 soak lint format bench clean
 
 $(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +28,15 @@ $(RUN_STAMP): requirements.txt pyproject.toml
 $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.dev-* && touch $@
+
+$(DJANGO6_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(VENV6)/bin/python || "$$(tools/newer-python)" -m venv $(VENV6)
+	$(VENV6)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV6)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(VENV6)/bin/python -m pip install --quiet Django==$(DJANGO6)
+	$(VENV6)/bin/python -m pip uninstall --quiet --yes django-tasks
+	$(VENV6)/bin/python -m pip install --quiet --no-deps --editable .
+	rm -f $(VENV6)/.dev-* && touch $@
 
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
@@ -47,6 +64,10 @@ worker: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-django6
+
+test-django6: $(DJANGO6_STAMP)
+	$(VENV6)/bin/python -m pytest -p no:cacheprovider $(DJANGO6_TESTS)
 
 # The broker faults again and again (default 20 rounds: SOAK_RUNS=50 make soak): a Redis
 # restart under load and under long tasks, a RabbitMQ cluster losing a queue's leader.
@@ -75,4 +96,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(VENV6) var .pytest_cache .ruff_cache build dist *.egg-info

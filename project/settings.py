@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 import taskhub.celery
@@ -56,6 +57,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Redis visibility timeout in a fault test).
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 
+# Django 6.0 has the Tasks API built in; on 5.2 it comes from the django-tasks backport.
+TASKS_BACKPORT_APP = ["django_tasks"] if django.VERSION < (6, 0) else []
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -65,12 +69,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
-    "django_tasks",
+    *TASKS_BACKPORT_APP,
     "taskhub",
     "project.demo",
 ]
 
-# Django's Tasks API (the django-tasks backport on Django 5.2) on taskhub's workers.
+# Django's Tasks API on taskhub's workers.
 TASKS = {
     "default": {
         "BACKEND": "taskhub.backends.CeleryBackend",
