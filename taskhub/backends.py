@@ -11,9 +11,14 @@
   kombu's priority steps, where a lower number runs first, so the scale is turned over.
 - ``run_after`` becomes the message's ETA.
 - Results live in ``DjangoTaskResult`` rows, readable from any process.
-- Enqueueing goes through the outbox: inside ``transaction.atomic()`` the task is sent
-  only if and after the transaction commits (after the response, in a request), and a
-  broker that is down delays it instead of losing it. In eager mode
+- Inside ``transaction.atomic()``, enqueueing goes through the outbox: the task is sent
+  only if and after the transaction commits (after the response, in a request), and if
+  no worker ever starts it, it is sent again (``OUTBOX_REDELIVER_AFTER``). Outside a
+  transaction, the result row is committed and the task published at once, as
+  ``.delay()`` does (B10); a result that no worker started ``OUTBOX_REDELIVER_AFTER``
+  later goes to the outbox (``send_unstarted``, run by the relay). Either way a broker
+  that is down delays the task (it waits in the outbox for the relay) instead of failing
+  the caller. In eager mode
   (``CELERY_ALWAYS_EAGER`` or ``CELERY_TASK_ALWAYS_EAGER``) it runs at once, inline, as
   Django's ImmediateBackend would.
 """
@@ -21,16 +26,18 @@
 import json
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
 from django.core import checks
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from taskhub import outbox
 from taskhub.celery import queue_names
-from taskhub.models import DjangoTaskResult
+from taskhub.models import DjangoTaskResult, OutboxMessage
 from taskhub.queues import broker_scheme
 from taskhub.task_runs import to_task_result
 from taskhub.tasks import run_django_task
@@ -83,21 +90,19 @@ class CeleryBackend(BaseTaskBackend):
             status=TaskResultStatus.READY,
             enqueued_at=timezone.now(),
         )
-        options = {
-            "queue": celery_queue(task.queue_name),
-            "priority": broker_priority(task.priority, current_app.conf.broker_url),
-            "eta": task.run_after,
-        }
+        options = message_options(task.queue_name, task.priority, task.run_after)
         if current_app.conf.task_always_eager:
             record.save(force_insert=True)
             run_django_task.apply_async((record.id,), task_id=record.id, **options)
             record.refresh_from_db()
+        elif transaction.get_connection().in_atomic_block:
+            record.save(force_insert=True)
+            outbox.enqueue_with_options(
+                run_django_task, [record.id], {}, task_id=record.id, **options
+            )
         else:
-            with transaction.atomic():  # one commit for both rows (B10)
-                record.save(force_insert=True)
-                outbox.enqueue_with_options(
-                    run_django_task, [record.id], {}, task_id=record.id, **options
-                )
+            record.save(force_insert=True)
+            outbox.send_now_or_keep(run_django_task, [record.id], {}, task_id=record.id, **options)
         result = to_task_result(record)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
@@ -118,6 +123,39 @@ class CeleryBackend(BaseTaskBackend):
         if record is None:
             raise TaskResultDoesNotExist(result_id)
         return to_task_result(record)
+
+
+def send_unstarted(older_than: timedelta, limit: int = 1000) -> int:
+    """Hand the outbox each result still READY ``older_than`` after it was enqueued (and
+    after its ``run_after``) that no outbox message covers: it was enqueued outside a
+    transaction, and its process died between the commit and the publish, or Redis lost
+    the message as it restarted. The outbox publishes it now, and again if no worker
+    starts it. Returns how many were handed over."""
+    cutoff = timezone.now() - older_than
+    stale = list(
+        DjangoTaskResult.objects.filter(status=TaskResultStatus.READY, enqueued_at__lt=cutoff)
+        .filter(Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
+        .order_by("enqueued_at")[:limit]
+    )
+    covered = {
+        str(task_id)
+        for task_id in OutboxMessage.objects.filter(
+            task_id__in=[record.id for record in stale]
+        ).values_list("task_id", flat=True)
+    }
+    resent = [record for record in stale if record.id not in covered]
+    for record in resent:
+        options = message_options(record.queue_name, record.priority, run_after=None)
+        outbox.enqueue_with_options(run_django_task, [record.id], {}, task_id=record.id, **options)
+    return len(resent)
+
+
+def message_options(queue_name: str, priority: int, run_after: datetime | None) -> dict[str, Any]:
+    return {
+        "queue": celery_queue(queue_name),
+        "priority": broker_priority(priority, current_app.conf.broker_url),
+        "eta": run_after,
+    }
 
 
 def celery_queue(queue_name: str) -> str:

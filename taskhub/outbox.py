@@ -63,16 +63,55 @@ def enqueue_with_options(
     eta: datetime | None = None,
 ) -> OutboxMessage:
     """``enqueue``, with the ``apply_async`` options a message keeps until it is sent."""
-    options = {"queue": queue, "priority": priority, "eta": eta and eta.isoformat()}
     message = OutboxMessage.objects.create(
         task_name=task.name,
         args=list(args),
         kwargs=kwargs,
-        options={name: value for name, value in options.items() if value is not None},
+        options=stored_options(queue=queue, priority=priority, eta=eta),
         **({"task_id": task_id} if task_id else {}),
     )
     transaction.on_commit(partial(publish_or_defer, message))
     return message
+
+
+def send_now_or_keep(
+    task: Task,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    task_id: str,
+    queue: str | None = None,
+    priority: int | None = None,
+    eta: datetime | None = None,
+) -> bool:
+    """Publish at once, as ``.delay()`` does, for a caller outside any transaction whose
+    rows are already committed: no outbox row on the way. If the broker is unreachable,
+    the message is kept here (pending, with the error) for the relay, and the caller goes
+    on; False then."""
+    options = stored_options(queue=queue, priority=priority, eta=eta)
+    try:
+        task.apply_async(args, kwargs, task_id=task_id, retry=False, **publish_options(options))
+    except BROKER_ERRORS as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        OutboxMessage.objects.create(
+            task_name=task.name,
+            args=list(args),
+            kwargs=kwargs,
+            options=options,
+            task_id=task_id,
+            attempts=1,
+            last_error=error[:1000],
+        )
+        logger.warning("broker unreachable, %s[%s] kept in the outbox: %s", task.name, task_id, exc)
+        return False
+    return True
+
+
+def stored_options(**options: Any) -> dict[str, Any]:
+    """``apply_async`` options as a message row keeps them: the ETA as text, no Nones."""
+    if options.get("eta") is not None:
+        options["eta"] = options["eta"].isoformat()
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def publish_or_defer(message: OutboxMessage) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.signals import worker_ready
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from django.utils import timezone
@@ -191,7 +192,19 @@ def send_daily_reports(day: str = "") -> dict[str, Any]:
 
 @shared_task(base=TaskhubTask, name="taskhub.relay_outbox")
 def relay_outbox() -> dict[str, int]:
-    return outbox.relay_pending()
+    """The outbox's waiting and lost messages, after handing it the Django Tasks that
+    were enqueued outside a transaction and never started (with ``CeleryBackend`` on)."""
+    resent = 0
+    if uses_celery_backend():
+        from taskhub import backends  # the Tasks API is optional: taskhub[tasks]
+
+        resent = backends.send_unstarted(timedelta(seconds=conf.get("OUTBOX_REDELIVER_AFTER")))
+    return {**outbox.relay_pending(), "django_tasks_resent": resent}
+
+
+def uses_celery_backend() -> bool:
+    backends = getattr(settings, "TASKS", {}).values()
+    return any(backend.get("BACKEND") == "taskhub.backends.CeleryBackend" for backend in backends)
 
 
 @worker_ready.connect

@@ -1,7 +1,11 @@
 """Django's Tasks API on taskhub's CeleryBackend, without a worker: eager mode runs a
 task inline with ImmediateBackend's semantics; without it, enqueue goes through the
-outbox, in the caller's transaction. Real workers: tests/test_django_tasks_workers.py."""
+outbox in the caller's transaction, and outside one publishes at once (the outbox keeping
+what an unreachable broker refused). Real workers: tests/test_django_tasks_workers.py."""
 
+import json
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,8 +14,8 @@ from django.core.checks import run_checks
 from django.db import transaction
 from django.utils import timezone
 
-from taskhub import queues
-from taskhub.backends import broker_priority
+from taskhub import conf, outbox, queues
+from taskhub.backends import broker_priority, send_unstarted
 from taskhub.models import DjangoTaskResult, OutboxMessage
 from taskhub.tasks_api import (
     InvalidTask,
@@ -24,6 +28,7 @@ from taskhub.tasks_api import (
     task_started,
 )
 from tests import api_tasks
+from tests.workers import publishing_to, redis_client, redis_database
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +149,82 @@ def test_enqueue_in_a_transaction_goes_through_the_outbox_with_queue_priority_an
     assert message.options["queue"] == "high"
     assert message.options["priority"] == broker_priority(100, settings.CELERY_BROKER_URL)
     assert message.options["eta"] == later.isoformat()
+
+
+def queued_task_ids(url: str, queue: str) -> list[str]:
+    """Task ids waiting in ``queue`` on Redis, in each of its priority steps' lists."""
+    client = redis_client(url)
+    lists = [key for key in client.keys(f"{queue}*") if client.type(key) == b"list"]
+    return [json.loads(raw)["headers"]["id"] for key in lists for raw in client.lrange(key, 0, -1)]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_enqueue_publishes_at_once_and_writes_no_outbox_row(redis_broker):
+    result = api_tasks.add.using(queue_name="high").enqueue(1, 2)
+    assert DjangoTaskResult.objects.get(pk=result.id).status == TaskResultStatus.READY
+    assert not OutboxMessage.objects.exists()
+    assert queued_task_ids(redis_broker, "high") == [result.id]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_unreachable_broker_keeps_the_task_in_the_outbox(
+    settings, tmp_path
+):
+    with publishing_to(settings, "redis://127.0.0.1:1/0", tmp_path):
+        started = time.monotonic()
+        result = api_tasks.add.enqueue(1, 2)
+    assert time.monotonic() - started < 5, "the caller does not wait on retries"
+    assert result.status == TaskResultStatus.READY
+    message = OutboxMessage.objects.get()
+    assert (str(message.task_id), message.args, message.published_at) == (
+        result.id,
+        [result.id],
+        None,
+    )
+    assert "refused" in message.last_error.lower()
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    with redis_database(12) as url, publishing_to(settings, url, tmp_path):
+        assert outbox.relay_pending() == {"published": 1, "waiting": 0}
+        assert queued_task_ids(url, "normal") == [result.id]
+
+
+def stored_result(ago: timedelta, **fields) -> DjangoTaskResult:
+    return DjangoTaskResult.objects.create(
+        id=str(uuid.uuid4()),
+        task_path="tests.api_tasks.add",
+        backend="default",
+        queue_name="high",
+        priority=100,
+        args=[1, 2],
+        enqueued_at=timezone.now() - ago,
+        **fields,
+    )
+
+
+def test_a_result_never_started_is_handed_to_the_outbox_once(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    lost = stored_result(timedelta(minutes=20))
+    stored_result(timedelta(minutes=1))  # young: its message may still be on its way
+    stored_result(timedelta(minutes=20), run_after=timezone.now() + timedelta(hours=1))
+    stored_result(timedelta(minutes=20), status=TaskResultStatus.RUNNING)
+    in_outbox = stored_result(timedelta(minutes=20))
+    OutboxMessage.objects.create(task_name="taskhub.run_django_task", task_id=in_outbox.id)
+    after = timedelta(seconds=conf.get("OUTBOX_REDELIVER_AFTER"))
+
+    assert send_unstarted(after) == 1
+    message = OutboxMessage.objects.exclude(task_id=in_outbox.id).get()
+    assert (str(message.task_id), message.task_name, message.args) == (
+        lost.id,
+        "taskhub.run_django_task",
+        [lost.id],
+    )
+    assert message.options == {
+        "queue": "high",
+        "priority": broker_priority(100, settings.CELERY_BROKER_URL),
+    }
+    assert send_unstarted(after) == 0, "the outbox has it now, and resends it if lost again"
 
 
 def test_a_rolled_back_transaction_leaves_no_task(settings):
