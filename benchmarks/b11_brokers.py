@@ -4,7 +4,6 @@ rate of no-op tasks on 2 worker processes, and an idle worker's submit-to-start 
 Not a target: the figures behind the README's "Redis or RabbitMQ"."""
 
 import os
-import subprocess
 import time
 
 import redis
@@ -12,23 +11,10 @@ from celery import Celery
 
 from benchmarks import harness
 from benchmarks.b8_idle_round_trip import measure
+from tools.workers import rabbitmq_vhost, wait_for
 
 COUNT = 5000
 ROUND_TRIPS = 300
-RABBITMQ_VHOST = "taskhub-bench"
-
-
-def rabbitmq_url() -> str:
-    """A virtual host of the benchmarks' own on the local RabbitMQ (``rabbitmqctl``,
-    as root), emptied by deleting it first."""
-
-    def ctl(*args: str, check: bool = True) -> None:
-        subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60, check=check)
-
-    ctl("delete_vhost", RABBITMQ_VHOST, check=False)  # absent the first time
-    ctl("add_vhost", RABBITMQ_VHOST)
-    ctl("set_permissions", "-p", RABBITMQ_VHOST, "guest", ".*", ".*", ".*")
-    return f"amqp://guest:guest@127.0.0.1:5672/{RABBITMQ_VHOST}"
 
 
 def taskhub_app() -> Celery:
@@ -43,7 +29,7 @@ def taskhub_app() -> Celery:
 
 
 def broker_figures(url: str, client: redis.Redis) -> dict[str, float]:
-    harness.flush_redis()
+    harness.flush(url)
     os.environ["CELERY_BROKER_URL"] = url
     app = taskhub_app()
     env = {"CELERY_BROKER_URL": url}
@@ -56,7 +42,7 @@ def broker_figures(url: str, client: redis.Redis) -> dict[str, float]:
         publish_rate = COUNT / (time.perf_counter() - started)
     with harness.worker(queues="normal", concurrency=2, env=env):
         started = time.monotonic()
-        harness.wait(lambda: int(client.get("bench:done") or 0) >= COUNT, 600, poll=0.005)
+        wait_for(lambda: int(client.get("bench:done") or 0) >= COUNT, 600, "tasks", poll=0.005)
         drain_rate = COUNT / (time.monotonic() - started)
     with harness.worker(queues="high", env=env):
 
@@ -76,12 +62,11 @@ def broker_figures(url: str, client: redis.Redis) -> dict[str, float]:
 def run() -> harness.Result:
     harness.setup_django()
     client = redis.Redis.from_url(harness.REDIS_URL)
-    figures = {
-        "Redis": broker_figures(harness.REDIS_URL, client),
-        "RabbitMQ, quorum queues, publisher confirms": broker_figures(rabbitmq_url(), client),
-    }
+    figures = {"Redis": broker_figures(harness.REDIS_URL, client)}
+    with rabbitmq_vhost(harness.RABBITMQ_VHOST) as url:
+        figures["RabbitMQ, quorum queues, publisher confirms"] = broker_figures(url, client)
     os.environ["CELERY_BROKER_URL"] = harness.REDIS_URL
-    harness.flush_redis()
+    harness.flush(harness.REDIS_URL)
     result = harness.Result(f"B11 Redis and RabbitMQ, {COUNT} tasks, taskhub's settings")
     for label, f in figures.items():
         result.add(

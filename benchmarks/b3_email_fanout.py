@@ -15,6 +15,7 @@ import yaml
 
 from benchmarks import harness
 from benchmarks.smtp_sink import SlowSink, running_sink
+from tools.workers import wait_for
 
 EMAILS = 5000
 BASELINE_EMAILS = 500
@@ -55,7 +56,7 @@ def rate(
     from taskhub.models import SentEmail
     from taskhub.tasks import welcome
 
-    harness.flush_redis()
+    harness.flush()
     SentEmail.objects.filter(kind="welcome").delete()
     before = sink.received
     with ExitStack() as workers:
@@ -63,7 +64,7 @@ def rate(
             workers.enter_context(harness.worker(queues="high", args=args, env=env))
         started = time.monotonic()
         fanout.send_many(welcome, (((name,), {}) for name in names))
-        harness.wait(lambda: sink.received - before >= len(names), 900, poll=0.02)
+        wait_for(lambda: sink.received - before >= len(names), 900, "emails", poll=0.02)
         elapsed = time.monotonic() - started
     return len(names) / elapsed
 

@@ -43,14 +43,14 @@ def run() -> harness.Result:
     result = harness.Result(f"B4 priority: {HIGH} high tasks behind {FLOOD:,} low tasks of 10 ms")
     figures = {}
     for label, workers in LAYOUTS.items():
-        harness.flush_redis()
+        harness.flush()
         fanout.send_many(app.tasks[busy.name], (((10,), {}) for _ in range(FLOOD)), queue="low")
         with contextlib.ExitStack() as stack:
             for queues, concurrency in workers:
                 stack.enter_context(harness.worker(queues=queues, concurrency=concurrency))
             time.sleep(1)
             figures[label] = latencies(app, client)
-            left = client.llen("low")
+            left = harness.queue_length("low")
         result.add(
             label,
             **{
@@ -59,7 +59,7 @@ def run() -> harness.Result:
                 "low still queued": f"{left:,}",
             },
         )
-    harness.flush_redis()
+    harness.flush()
     dedicated, shared = (harness.percentile(v, 99) for v in figures.values())
     result.target("p99 < 100 ms dedicated", dedicated < 100, f"{dedicated:.1f} ms")
     result.target("p99 < 1 s shared", shared < 1000, f"{shared:.1f} ms")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
+from tools.workers import wait_for
 
 COUNT = 1000
 SYNC_CONCURRENCY = 16
@@ -48,14 +49,14 @@ def measure(task, port: int, concurrency: int) -> dict[str, float]:
     from taskhub.tasks_api import SUCCEEDED
 
     DjangoTaskResult.objects.all().delete()
-    harness.flush_redis()
+    harness.flush()
     for _ in range(COUNT):
         task.enqueue(port)
     args = ("--pool", "threads")
     with harness.worker(queues="normal", concurrency=concurrency, args=args) as worker:
         started = time.perf_counter()
         finished = DjangoTaskResult.objects.filter(status__in=[SUCCEEDED, "FAILED"])
-        harness.wait(lambda: finished.count() == COUNT, 600, poll=0.1)
+        wait_for(lambda: finished.count() == COUNT, 600, "tasks", poll=0.1)
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(worker.pid)
     failed = DjangoTaskResult.objects.filter(status="FAILED").count()
@@ -69,7 +70,7 @@ def run() -> harness.Result:
     port = harness.free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
     try:
-        harness.wait(lambda: harness.answers(port), 10)
+        wait_for(lambda: harness.answers(port), 10, "the sink")
         sync = measure(fetch_sync, port, SYNC_CONCURRENCY)
         asynchronous = measure(fetch_async, port, ASYNC_CONCURRENCY)
         sync_as_wide = measure(fetch_sync, port, ASYNC_CONCURRENCY)

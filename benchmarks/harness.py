@@ -1,7 +1,10 @@
 """What every benchmark shares: the environment, real workers, statistics, the table.
 
 The benchmarks use the machine's real servers: Redis database 7 (flushed) and a
-PostgreSQL database of their own (``BENCH_DATABASE_URL``, created when missing).
+PostgreSQL database of their own (``BENCH_DATABASE_URL``, created when missing). The
+broker is Redis, or with ``BENCH_BROKER=rabbitmq`` a RabbitMQ virtual host of their own
+(``RABBITMQ_VHOST``, made fresh for each run by ``benchmarks.__main__``); the tasks'
+counters and stamps stay in Redis either way.
 """
 
 import json
@@ -11,18 +14,25 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tools.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taskhub_bench"
 )
+RABBITMQ_VHOST = "taskhub-bench"
+RABBITMQ_URL = f"amqp://guest:guest@127.0.0.1:5672/{RABBITMQ_VHOST}"
+BROKERS = {"redis": ("Redis", REDIS_URL), "rabbitmq": ("RabbitMQ", RABBITMQ_URL)}
+BROKER = os.environ.get("BENCH_BROKER", "redis")
+BROKER_NAME, BROKER_URL = BROKERS[BROKER]
+#: Every queue a benchmark sends to: taskhub's, and Celery's default for the baseline.
+QUEUES = ("high", "normal", "low", "celery")
 VAR_DIR = ROOT / "var" / "bench"
 
 
@@ -34,7 +44,8 @@ def environment(**extra: str) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": "benchmarks-only-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CELERY_BROKER_URL": REDIS_URL,
+        "BENCH_BROKER": BROKER,
+        "CELERY_BROKER_URL": BROKER_URL,
         "DATABASE_URL": DATABASE_URL,
         "TASKHUB_VAR_DIR": str(VAR_DIR),
         "MEDIA_ROOT": str(VAR_DIR / "media"),
@@ -88,10 +99,37 @@ def peak_rss_mb() -> int:
     return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
 
-def flush_redis() -> None:
+def flush(broker_url: str | None = None) -> None:
+    """Empty Redis database 7 (the counters, and the queues when Redis is the broker)
+    and, on RabbitMQ, every queue of ``QUEUES`` that exists."""
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
+    broker_url = broker_url or BROKER_URL
+    if broker_url.startswith("amqp"):
+        from amqp.exceptions import NotFound
+        from kombu import Connection
+
+        with Connection(broker_url, connect_timeout=10) as connection:
+            for queue in QUEUES:
+                channel = connection.channel()
+                try:
+                    channel.queue_purge(queue)
+                except NotFound:  # never declared; the error closed the channel
+                    continue
+                channel.close()
+
+
+def queue_length(queue: str) -> int:
+    """Messages waiting in ``queue`` on the benchmark's broker."""
+    if BROKER == "redis":
+        import redis
+
+        return redis.Redis.from_url(REDIS_URL).llen(queue)
+    from kombu import Connection
+
+    with Connection(BROKER_URL, connect_timeout=10) as connection:
+        return connection.default_channel.queue_declare(queue, passive=True).message_count
 
 
 @contextmanager
@@ -102,50 +140,20 @@ def worker(
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """A real ``celery worker`` process, ready when this yields, stopped after."""
-    name = f"bench-{uuid.uuid4().hex[:6]}@%h"
-    logfile = VAR_DIR / f"{name.split('@')[0]}.log"
-    output = logfile.with_suffix(".out")
+    """A real ``celery worker`` process (``tools.workers``, as the tests start them), ready
+    when this yields, stopped after."""
     if app == "benchmarks.baseline":
         from benchmarks.baseline import WORKER_ENV
 
         env = {**WORKER_ENV, **(env or {})}
-    command = [
-        sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
-        "-c", str(concurrency), "--without-mingle", "--without-gossip", "-l", "INFO",
-        "--logfile", str(logfile), "--include", "benchmarks.tasks", *args,
-    ]  # fmt: skip
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=environment(**(env or {})), stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            said = [f.read_text()[-2000:] for f in (logfile, output) if f.exists()]
-            raise RuntimeError("worker exited: " + "\n".join(said))
-        return logfile.exists() and " ready." in logfile.read_text()
-
-    try:
-        wait(ready, 60)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        logfile.unlink(missing_ok=True)
-        output.unlink(missing_ok=True)
-
-
-def wait(condition: Callable[[], bool], timeout: float, poll: float = 0.01) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout}s")
-        time.sleep(poll)
+    extra_args = ("-c", str(concurrency), "--include", "benchmarks.tasks", *args)
+    with celery_worker(
+        sys.executable, app, queues, ROOT, environment(**(env or {})), VAR_DIR, extra_args,
+        stop_timeout=30, name="bench",
+    ) as started:  # fmt: skip
+        yield started.process
+    started.logfile.unlink(missing_ok=True)
+    started.logfile.with_suffix(".out").unlink(missing_ok=True)
 
 
 def free_port() -> int:
@@ -175,6 +183,8 @@ class Result:
     scenario: str
     rows: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)
+    #: Raw figures by name, for a comparison across brokers (``benchmarks.__main__``).
+    measured: dict[str, float] = field(default_factory=dict)
 
     def add(self, label: str, **figures: str) -> None:
         self.rows.append((label, figures))

@@ -3,7 +3,8 @@ from django.contrib.auth import get_user_model
 from kombu import Connection
 
 from taskhub.queues import QUORUM_QUEUES
-from tests.workers import publishing_to, rabbitmq_vhost, redis_database
+from tests.workers import publishing_to, redis_database
+from tools.workers import rabbitmq_vhost
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.redis_server import free_port
-from tests.workers import wait_for
+from tools.workers import wait_for
 
 
 def rabbitmq_bin(name: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.workers import wait_for
+from tools.workers import wait_for
 
 
 def free_port() -> int:

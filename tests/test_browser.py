@@ -18,14 +18,8 @@ from taskhub.models import Report, SentEmail
 from tests.dead_letters import dead_letter
 from tests.images import image_bytes
 from tests.orders import DAY, make_orders
-from tests.workers import (
-    ROOT,
-    emails_sent,
-    publishing_to,
-    redis_database,
-    running_worker,
-    wait_for,
-)
+from tests.workers import ROOT, emails_sent, publishing_to, redis_database, running_worker
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

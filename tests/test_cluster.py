@@ -7,7 +7,8 @@ import pytest
 from tests.figures import report_figures
 from tests.probe_tasks import effects, record, runs
 from tests.rabbitmq_cluster import rabbitmq_cluster
-from tests.workers import publishing_to, running_worker, wait_for
+from tests.workers import publishing_to, running_worker
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

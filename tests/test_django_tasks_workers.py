@@ -9,7 +9,8 @@ from django.utils import timezone
 from taskhub.tasks import run_django_task
 from taskhub.tasks_api import TaskResultStatus
 from tests import api_tasks
-from tests.workers import running_worker, wait_for
+from tests.workers import running_worker
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,8 @@ import redis
 from taskhub import fanout, outbox
 from taskhub.tasks import make_thumbnails, send_email, welcome
 from tests.probe_tasks import effects, record
-from tests.workers import publishing_to, queue_length, running_worker, wait_for
+from tests.workers import publishing_to, queue_length, running_worker
+from tools.workers import wait_for
 
 
 def test_in_eager_mode_each_call_runs_inline(tmp_path):

@@ -28,15 +28,14 @@ from tests.rabbitmq_cluster import Cluster
 from tests.redis_server import RedisServer
 from tests.test_thumbnails import stored_image
 from tests.workers import (
-    Worker,
     broker_connection,
     emails_sent,
     publishing_to,
     redis_client,
     redis_database,
     running_worker,
-    wait_for,
 )
+from tools.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import ROOT, celery_worker, emails_sent, redis_client, redis_database, wait_for
+from tests.workers import ROOT, emails_sent, redis_client, redis_database
+from tools.workers import celery_worker, wait_for
 
 pytestmark = pytest.mark.integration
 

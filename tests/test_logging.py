@@ -12,13 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from taskhub.tasks import make_thumbnails, welcome
-from tests.workers import (
-    ROOT,
-    database_url,
-    emails_sent,
-    running_worker,
-    wait_for,
-)
+from tests.workers import ROOT, database_url, emails_sent, running_worker
+from tools.workers import wait_for
 
 
 @pytest.mark.integration

@@ -13,7 +13,8 @@ import urllib.request
 import pytest
 
 from tests.redis_server import free_port
-from tests.workers import ROOT, wait_for
+from tests.workers import ROOT
+from tools.workers import wait_for
 
 pytestmark = pytest.mark.integration
 

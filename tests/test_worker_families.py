@@ -7,12 +7,8 @@ from django.urls import reverse
 from taskhub.models import Image, Report, SentEmail, Thumbnail
 from tests.images import image_bytes
 from tests.test_reports import make_orders
-from tests.workers import (
-    emails_sent,
-    redis_client,
-    running_worker,
-    wait_for,
-)
+from tests.workers import emails_sent, redis_client, running_worker
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ALL_QUEUES = "high,normal,low"

@@ -10,8 +10,8 @@ from tests.workers import (
     queue_length,
     redis_database,
     running_worker,
-    wait_for,
 )
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

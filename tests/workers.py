@@ -1,12 +1,9 @@
-"""Real worker processes and brokers for integration tests."""
+"""Real worker processes of the demo project and brokers for integration tests (the
+worker launcher itself, shared with the benchmarks, is ``tools.workers``)."""
 
 import os
-import signal
-import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,26 +14,10 @@ from kombu import Connection
 from project.settings import filesystem_broker_options
 from taskhub import celery as taskhub_celery
 from taskhub.health import queue_depth
+from tools.workers import Worker, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
-
-
-def wait_for(
-    condition: Callable[[], bool],
-    timeout: float,
-    what: str,
-    explain: Callable[[], str] | None = None,
-) -> None:
-    """Poll ``condition`` until ``timeout``; on failure, say what ``explain`` finds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    details = f"\n{explain()}" if explain else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}{details}")
 
 
 def database_url() -> str:
@@ -68,100 +49,6 @@ def queue_length(url: str, var_dir: Path, queue: str) -> int:
         return queue_depth(conn, queue)
 
 
-class Worker:
-    def __init__(self, process: subprocess.Popen, logfile: Path) -> None:
-        self.process = process
-        self.logfile = logfile
-
-    def log(self) -> str:
-        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
-
-    def output(self) -> str:
-        """What the worker wrote to stdout and stderr (Python's own logging errors)."""
-        out = self.logfile.with_suffix(".out")
-        return out.read_text(errors="replace") if out.exists() else ""
-
-    def signal(self, signum: int) -> None:
-        """Signal the main process only (a deploy's SIGTERM, say)."""
-        self.process.send_signal(signum)
-
-    def exit_code(self, timeout: float) -> int:
-        """Wait for the worker to exit; if it does not, fail with what it was doing."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"the worker did not exit within {timeout}s\n--- stacks\n{self.stacks()}"
-                f"\n--- end of its log\n{self.log()[-6000:]}"
-            ) from None
-
-    def stacks(self) -> str:
-        """Every thread's Python stack, in the main process and its pool children."""
-        pids = subprocess.run(
-            ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-        dumps = [
-            subprocess.run(
-                [str(Path(sys.executable).with_name("py-spy")), "dump", "--pid", pid],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-            for pid in pids
-        ]
-        return "\n".join(d.stdout + d.stderr for d in dumps)
-
-    def kill(self) -> None:
-        """SIGKILL the main process and its pool children at once, as a crash would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@contextmanager
-def celery_worker(
-    python: str,
-    app: str,
-    queues: str,
-    cwd: Path,
-    env: dict[str, str],
-    log_dir: Path,
-    extra_args: tuple[str, ...] = (),
-) -> Iterator[Worker]:
-    """``<python> -m celery -A <app> worker -Q <queues>`` in ``cwd``, until it is ready;
-    stopped (SIGTERM, then SIGKILL) at exit. Any project's app: the demo or a host."""
-    name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    logfile = log_dir / f"worker-{name.split('@')[0]}.log"
-    command = [
-        python, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
-        "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--logfile", str(logfile),
-        *extra_args,
-    ]  # fmt: skip
-    output = logfile.with_suffix(".out")
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = Worker(process, logfile)
-    try:
-        wait_for(
-            lambda: " ready." in worker.log() or process.poll() is not None, 60, "worker start"
-        )
-        assert process.poll() is None, (
-            f"worker exited:\n{worker.log()}\n{output.read_text(errors='replace')}"
-        )
-        yield worker
-    finally:
-        worker.stop()
-
-
 @contextmanager
 def running_worker(
     queues: str,
@@ -189,27 +76,6 @@ def running_worker(
         sys.executable, "project", queues, ROOT, process_env, var_dir, args
     ) as worker:
         yield worker
-
-
-def rabbitmqctl(*args: str) -> subprocess.CompletedProcess:
-    """``rabbitmqctl`` of the shared RabbitMQ (it needs root, as in CI), bounded."""
-    return subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=True
-    )
-
-
-@contextmanager
-def rabbitmq_vhost() -> Iterator[str]:
-    """A virtual host of the caller's own on the shared RabbitMQ, deleted at the end: no
-    queue declared by anything else (a classic queue named ``high``, say) can clash with
-    taskhub's quorum queues, and nothing is left behind."""
-    name = f"taskhub-test-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield RABBITMQ_URL.format(vhost=name)
-    finally:
-        rabbitmqctl("delete_vhost", name)
 
 
 def emails_sent(var_dir: Path) -> int:
