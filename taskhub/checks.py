@@ -107,6 +107,8 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
                     id="taskhub.E003",
                 )
             )
+    if scheme.startswith("amqp"):
+        errors += check_consumer_timeout()
     if not app.conf.task_acks_late:
         errors.append(
             checks.Error(
@@ -171,6 +173,26 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             "so users wait for the broker.",
             hint=f"Add {MIDDLEWARE!r} to MIDDLEWARE.",
             id="taskhub.W001",
+        )
+    ]
+
+
+def check_consumer_timeout() -> list[checks.CheckMessage]:
+    """RabbitMQ's consumer_timeout is the broker's; the host says what it is."""
+    timeout = conf.get("RABBITMQ_CONSUMER_TIMEOUT")
+    family, (_, longest) = max(conf.get("TIME_LIMITS").items(), key=lambda item: item[1][1])
+    if timeout > longest:
+        return []
+    return [
+        checks.Warning(
+            f"RabbitMQ's consumer_timeout ({timeout}s, TASKHUB_RABBITMQ_CONSUMER_TIMEOUT) is "
+            f"not longer than the longest hard time limit ({longest}s, {family}): a task "
+            "still running then makes RabbitMQ close the worker's channel, the worker stops "
+            "('Unrecoverable error: PRECONDITION_FAILED') and the task runs again, and again.",
+            hint="Raise consumer_timeout in rabbitmq.conf (milliseconds) above the longest "
+            "hard time limit and set TASKHUB_RABBITMQ_CONSUMER_TIMEOUT to it (seconds), as "
+            "docker-compose.rabbitmq.yml does, or lower TASKHUB_TIME_LIMITS.",
+            id="taskhub.W002",
         )
     ]
 

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # longer than this in a backlog gets one duplicate per period, which its idempotent
     # task makes a no-op.
     "OUTBOX_REDELIVER_AFTER": 15 * 60,
+    # Seconds of RabbitMQ's consumer_timeout on your broker (rabbitmq.conf; RabbitMQ's own
+    # default is 30 min). A delivery not acknowledged by then makes RabbitMQ close the
+    # worker's channel; check taskhub.W002 compares it with the longest hard time limit.
+    "RABBITMQ_CONSUMER_TIMEOUT": 30 * 60,
     # Seconds the health check gives the broker to answer, and the workers to ping back.
     "HEALTH_TIMEOUT": 1.0,
     # A queue deeper than this makes /health/ answer 503.

@@ -51,6 +51,21 @@ def test_an_sqs_visibility_timeout_not_above_the_longest_hard_limit_is_e003(sett
     assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
 
 
+@pytest.mark.parametrize(("timeout", "warnings"), [(None, ["taskhub.W002"]), (7200, [])])
+def test_rabbitmqs_consumer_timeout_not_above_the_longest_hard_limit_is_w002(
+    settings, timeout, warnings
+):
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+    if timeout:
+        settings.TASKHUB_RABBITMQ_CONSUMER_TIMEOUT = timeout
+    messages = checks.celery_errors(new_app())
+    assert ids(messages) == warnings
+    if warnings:
+        assert not messages[0].is_serious(), "a worker still starts: the broker may be right"
+        assert "(1800s, TASKHUB_RABBITMQ_CONSUMER_TIMEOUT)" in messages[0].msg
+        assert "(3000s, reports)" in messages[0].msg
+
+
 def test_kombus_own_visibility_timeout_counts_when_the_host_sets_none(settings):
     settings.CELERY_BROKER_URL = "sqs://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}

@@ -1,6 +1,7 @@
-"""Scale-out on RabbitMQ, for real: a 3-node cluster of the test's own on loopback,
+"""RabbitMQ nodes of the test's own on loopback. Scale-out, for real: a 3-node cluster,
 taskhub's quorum queues on it, and the node that leads the queue being worked stopped
-mid-run. Figures go to test-artifacts/reliability.json (docs/scaling.md)."""
+mid-run (docs/scaling.md). And one node whose consumer_timeout a test can change without
+touching the shared RabbitMQ. Figures go to test-artifacts/reliability.json."""
 
 import pytest
 
@@ -42,4 +43,48 @@ def test_losing_the_node_that_leads_a_quorum_queue_loses_nothing(settings, tmp_p
         ran=runs(probe_dir),
         effects=len(effects(probe_dir)),
         lost=TASKS - len(effects(probe_dir)),
+    )
+
+
+def test_a_task_longer_than_rabbitmqs_consumer_timeout_runs_again_until_it_is_raised(
+    settings, tmp_path
+):
+    """RabbitMQ closes the channel of a delivery not acknowledged within its
+    consumer_timeout (30 min by default, shorter than a report's 50 min hard limit). The
+    worker then stops ("Unrecoverable error: PRECONDITION_FAILED") and the task, never
+    acknowledged, comes back. With the timeout above the task's length (as
+    docker-compose.rabbitmq.yml sets it above the longest hard limit), it runs once.
+    Check taskhub.W002 tells a host whose declared timeout is too short."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    with rabbitmq_cluster(tmp_path / "node", size=1) as cluster:
+        node = cluster.nodes[0]
+
+        def set_rabbit(key: str, value: int) -> None:
+            done = node.ctl("eval", f"application:set_env(rabbit, {key}, {value}).")
+            assert done.returncode == 0, done.stderr
+
+        set_rabbit("channel_tick_interval", 500)  # how often RabbitMQ looks: 60 s by default
+        set_rabbit("consumer_timeout", 2000)
+        with publishing_to(settings, cluster.url, tmp_path):
+            record.delay(str(probe_dir), "long", 8)
+        with running_worker("normal", cluster.url, tmp_path) as first:
+            exit_code = first.exit_code(60)
+        assert exit_code != 0 and "PRECONDITION_FAILED - delivery acknowledgement" in first.log()
+        assert runs(probe_dir) == 1 and effects(probe_dir) == ["long"], "it ran to its end"
+        runs_before = runs(probe_dir)
+        set_rabbit("consumer_timeout", 60_000)
+        with running_worker("normal", cluster.url, tmp_path) as second:
+            wait_for(lambda: "succeeded" in second.log(), 60, "the task, back, run again")
+            assert second.process.poll() is None, "the worker lives"
+    runs_after_raising = runs(probe_dir) - runs_before
+    assert runs_after_raising == 1, "the unacknowledged task came back, and ran once"
+    report_figures(
+        "15. A task longer than RabbitMQ's consumer_timeout",
+        task_seconds=8,
+        consumer_timeout_seconds=2,
+        worker_stopped=exit_code != 0,
+        runs=runs(probe_dir),
+        effects=len(effects(probe_dir)),
+        runs_with_the_timeout_raised_to_60_seconds=runs_after_raising,
     )

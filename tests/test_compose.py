@@ -7,6 +7,7 @@ import subprocess
 import pytest
 import yaml
 
+from taskhub import conf
 from tests.workers import ROOT
 
 SECRETS = {
@@ -75,3 +76,10 @@ def test_the_rabbitmq_override_points_every_app_service_at_rabbitmq():
         assert environment["CELERY_BROKER_URL"] == "amqp://taskhub:q@rabbitmq:5672/taskhub"
         assert environment["DEBUG"] == "0", "the base environment is kept"
     assert "healthcheck" in services["rabbitmq"]
+    erl_args = services["rabbitmq"]["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"].split()
+    consumer_timeout_ms = int(erl_args[erl_args.index("consumer_timeout") + 1])
+    longest = max(hard for _, hard in conf.DEFAULTS["TIME_LIMITS"].values())
+    assert consumer_timeout_ms > longest * 1000, "a report outlives the broker's patience"
+    for name in ("worker-high", "worker-default"):
+        declared = int(services[name]["environment"]["RABBITMQ_CONSUMER_TIMEOUT"])
+        assert declared * 1000 == consumer_timeout_ms, "check W002 sees what the broker has"
