@@ -20,9 +20,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 from django.conf import settings
 
 from taskhub import conf, flower, queues, schedule
+from taskhub.delayed_delivery import declare_all_queues
 from taskhub.liveness import RedisLiveness
 
 _configured: "weakref.WeakSet[Celery]" = weakref.WeakSet()
@@ -148,10 +150,12 @@ class TaskhubDefaults(Mapping):
 
 def configure(app: Celery) -> Celery:
     """Give ``app`` taskhub's queues, routes, periodic jobs and safe defaults, and its
-    workers the liveness stamps of Redis (``taskhub.liveness``); and make
+    workers the liveness stamps of Redis (``taskhub.liveness``) and, on RabbitMQ, every
+    queue declared before delayed delivery binds them (``taskhub.delayed_delivery``); make
     ``celery -A <project> flower`` refuse to run without authentication."""
     flower.require_authentication()
     app.steps["consumer"].add(RedisLiveness)
+    worker_init.connect(declare_all_queues, dispatch_uid="taskhub.declare_all_queues")
     if app.configured:
         _install(app)
     else:

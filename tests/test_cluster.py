@@ -1,10 +1,13 @@
 """RabbitMQ nodes of the test's own on loopback. Scale-out, for real: a 3-node cluster,
 taskhub's quorum queues on it, and the node that leads the queue being worked stopped
-mid-run (docs/scaling.md). And one node whose consumer_timeout a test can change without
-touching the shared RabbitMQ. Figures go to test-artifacts/reliability.json."""
+mid-run (docs/scaling.md). And single nodes that a test can restart, or whose
+consumer_timeout it can change, without touching the shared RabbitMQ. Figures go to
+test-artifacts/reliability.json."""
 
 import pytest
+from django.db import transaction
 
+from taskhub import outbox
 from tests.figures import report_figures
 from tests.probe_tasks import effects, record, runs
 from tests.rabbitmq_cluster import rabbitmq_cluster
@@ -88,3 +91,54 @@ def test_a_task_longer_than_rabbitmqs_consumer_timeout_runs_again_until_it_is_ra
         effects=len(effects(probe_dir)),
         runs_with_the_timeout_raised_to_60_seconds=runs_after_raising,
     )
+
+
+def test_a_rabbitmq_restart_under_a_consuming_worker_loses_nothing(settings, tmp_path):
+    """Row 4 on RabbitMQ: the node is stopped and started again while a worker consumes
+    100 tasks sent through the outbox. The quorum queue is on disk; what the worker held
+    unacknowledged comes back; the worker reconnects by itself."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    with rabbitmq_cluster(tmp_path / "node", size=1) as cluster:
+        node = cluster.nodes[0]
+        with running_worker("normal", cluster.url, tmp_path, concurrency=2) as worker:
+            with publishing_to(settings, cluster.url, tmp_path), transaction.atomic():
+                for i in range(100):
+                    outbox.enqueue(record, str(probe_dir), f"k{i:04d}", 0.02)
+            wait_for(lambda: len(effects(probe_dir)) >= 20, 60, "work under way")
+            node.stop()
+            stopped_at = len(effects(probe_dir))
+            node.start()
+            node.wait_started()
+            wait_for(lambda: len(effects(probe_dir)) == 100, 90, "every task done")
+            assert worker.process.poll() is None, "the worker reconnected by itself"
+    assert effects(probe_dir) == [f"k{i:04d}" for i in range(100)], "nothing lost"
+    report_figures(
+        "16. RabbitMQ restart under a consuming worker",
+        sent=100,
+        done_when_stopped=stopped_at,
+        ran=runs(probe_dir),
+        effects=len(effects(probe_dir)),
+        lost=100 - len(effects(probe_dir)),
+    )
+
+
+def test_on_a_new_broker_a_countdown_task_reaches_a_queue_whose_worker_never_started(
+    settings, tmp_path
+):
+    """Celery's native delayed delivery routes a due message through a binding each
+    worker makes at start, for every queue: a queue not declared yet could not be bound,
+    and a message due for it was dropped. Every worker now declares all of taskhub's
+    queues first (``taskhub.delayed_delivery``)."""
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    with rabbitmq_cluster(tmp_path / "node", size=1) as cluster:
+        with running_worker("normal", cluster.url, tmp_path) as first:
+            with publishing_to(settings, cluster.url, tmp_path):
+                record.apply_async((str(probe_dir), "to-high", 0), countdown=2, queue="high")
+                record.apply_async((str(probe_dir), "to-normal", 0), countdown=2)
+            wait_for(lambda: effects(probe_dir) == ["to-normal"], 30, "the normal one")
+        assert "Failed to bind" not in first.log(), first.log()[-3000:]
+        with running_worker("high", cluster.url, tmp_path):
+            wait_for(lambda: len(effects(probe_dir)) == 2, 30, "the high one, kept for it")
+    assert effects(probe_dir) == ["to-high", "to-normal"]
