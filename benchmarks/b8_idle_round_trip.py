@@ -26,7 +26,10 @@ def measure(send, client: redis.Redis, count: int) -> tuple[list[float], list[fl
     for _ in range(count):
         sent = time.time()
         send(sent)
-        _, value = client.blpop("bench:stamps", timeout=10)
+        popped = client.blpop("bench:stamps", timeout=10)
+        if popped is None:
+            raise TimeoutError("no task started within 10 s of being sent")
+        _, value = popped
         done = time.time()
         sent_s, started_s = value.split()
         to_start.append((float(started_s) - float(sent_s)) * 1000)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.workers import celery_worker
+from tools.workers import celery_worker, purge_rabbitmq_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -107,29 +107,17 @@ def flush(broker_url: str | None = None) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     broker_url = broker_url or BROKER_URL
     if broker_url.startswith("amqp"):
-        from amqp.exceptions import NotFound
-        from kombu import Connection
-
-        with Connection(broker_url, connect_timeout=10) as connection:
-            for queue in QUEUES:
-                channel = connection.channel()
-                try:
-                    channel.queue_purge(queue)
-                except NotFound:  # never declared; the error closed the channel
-                    continue
-                channel.close()
+        purge_rabbitmq_queues(broker_url, QUEUES)
 
 
 def queue_length(queue: str) -> int:
-    """Messages waiting in ``queue`` on the benchmark's broker."""
-    if BROKER == "redis":
-        import redis
-
-        return redis.Redis.from_url(REDIS_URL).llen(queue)
+    """Messages waiting in ``queue`` on the benchmark's broker (as /health/ counts them)."""
     from kombu import Connection
 
+    from taskhub.health import queue_depth
+
     with Connection(BROKER_URL, connect_timeout=10) as connection:
-        return connection.default_channel.queue_declare(queue, passive=True).message_count
+        return queue_depth(connection, queue)
 
 
 @contextmanager

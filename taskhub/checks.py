@@ -18,7 +18,7 @@ from taskhub.celery import (
     is_configured,
     queue_names,
 )
-from taskhub.queues import broker_scheme
+from taskhub.queues import AMQP_SCHEMES, broker_scheme
 
 REQUIRED_APPS = (
     "django.contrib.auth",
@@ -107,7 +107,7 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
                     id="taskhub.E003",
                 )
             )
-    if scheme.startswith("amqp"):
+    if scheme in AMQP_SCHEMES:
         errors += check_consumer_timeout()
     if not app.conf.task_acks_late:
         errors.append(

@@ -1,10 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
-from kombu import Connection
 
 from taskhub.queues import QUORUM_QUEUES
 from tests.workers import publishing_to, redis_database
-from tools.workers import rabbitmq_vhost
+from tools.workers import purge_rabbitmq_queues, rabbitmq_vhost
 
 
 @pytest.fixture(autouse=True)
@@ -56,17 +55,7 @@ def rabbitmq_url(rabbitmq_session_url):
     """This session's RabbitMQ virtual host, with taskhub's queues purged before and
     after each test (a queue not declared yet has nothing to purge)."""
 
-    def purge() -> None:
-        with Connection(rabbitmq_session_url, connect_timeout=5) as connection:
-            for queue in QUORUM_QUEUES:
-                channel = connection.channel()
-                try:
-                    channel.queue_purge(queue.name)
-                except connection.channel_errors:
-                    pass  # not declared yet: the error closed the channel
-                else:
-                    channel.close()
-
-    purge()
+    names = [queue.name for queue in QUORUM_QUEUES]
+    purge_rabbitmq_queues(rabbitmq_session_url, names)
     yield rabbitmq_session_url
-    purge()
+    purge_rabbitmq_queues(rabbitmq_session_url, names)

@@ -51,11 +51,12 @@ def test_an_sqs_visibility_timeout_not_above_the_longest_hard_limit_is_e003(sett
     assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
 
 
+@pytest.mark.parametrize("scheme", ["amqp", "pyamqp"])
 @pytest.mark.parametrize(("timeout", "warnings"), [(None, ["taskhub.W002"]), (7200, [])])
 def test_rabbitmqs_consumer_timeout_not_above_the_longest_hard_limit_is_w002(
-    settings, timeout, warnings
+    settings, scheme, timeout, warnings
 ):
-    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+    settings.CELERY_BROKER_URL = f"{scheme}://guest:guest@127.0.0.1:5672//"
     if timeout:
         settings.TASKHUB_RABBITMQ_CONSUMER_TIMEOUT = timeout
     messages = checks.celery_errors(new_app())

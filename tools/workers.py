@@ -1,5 +1,5 @@
-"""Real ``celery worker`` processes and RabbitMQ virtual hosts, for the tests and the
-benchmarks alike. Nothing here imports Django: any project's app can be started."""
+"""Real ``celery worker`` processes and RabbitMQ virtual hosts and queues, for the tests
+and the benchmarks alike. Nothing here imports Django: any project's app can be started."""
 
 import os
 import signal
@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from kombu import Connection
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
 
@@ -150,3 +152,16 @@ def rabbitmq_vhost(name: str | None = None) -> Iterator[str]:
         yield RABBITMQ_URL.format(vhost=name)
     finally:
         rabbitmqctl("delete_vhost", name)
+
+
+def purge_rabbitmq_queues(url: str, names: Iterable[str]) -> None:
+    """Empty each queue of ``names`` on the RabbitMQ at ``url``; a queue not declared yet
+    has nothing to purge."""
+    with Connection(url, connect_timeout=5) as connection:
+        for name in names:
+            channel = connection.channel()
+            try:
+                channel.queue_purge(name)
+            except connection.channel_errors:
+                continue  # not declared yet: the error closed the channel
+            channel.close()
