@@ -17,6 +17,7 @@ from taskhub.models import (
     OutboxMessage,
     Report,
     SentEmail,
+    TaskFailure,
     Thumbnail,
 )
 
@@ -117,3 +118,15 @@ class DjangoTaskResultAdmin(ReadOnlyAdmin):
     list_display = ("task_path", "id", "status", "queue_name", "enqueued_at", "finished_at")
     list_filter = ("status", "queue_name", "task_path")
     search_fields = ("id", "task_path")
+
+
+@admin.register(TaskFailure)
+class TaskFailureAdmin(ReadOnlyAdmin):
+    list_display = ("task_name", "task_id", "exception", "failed_at")
+    list_filter = ("task_name", "exception")
+    search_fields = ("task_id", "task_name", "message")
+    actions = ["requeue"]
+
+    @admin.action(description="Requeue the selected failed tasks, once each")
+    def requeue(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(self, request, queryset, operations.requeue_failure)

@@ -11,16 +11,18 @@ class TaskhubConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from celery.signals import beat_init, worker_init
+        from celery.signals import beat_init, task_failure, worker_init
         from django.core.signals import request_finished
 
-        from taskhub import checks, log, outbox, schedule, tasks  # noqa: F401  (registered)
+        from taskhub import checks, failures, log, outbox, schedule, tasks  # noqa: F401
 
         checks.register()
         log.install()
         request_finished.connect(outbox.publish_deferred, dispatch_uid="taskhub_outbox")
         worker_init.connect(refuse_misconfigured_worker, dispatch_uid="taskhub_checks")
-        beat_init.connect(schedule.disable_retired_jobs, dispatch_uid="taskhub_retired_jobs")
+        task_failure.connect(failures.record, dispatch_uid="taskhub_failures", weak=False)
+        if schedule.database_scheduler_installed():
+            beat_init.connect(schedule.disable_retired_jobs, dispatch_uid="taskhub_retired_jobs")
 
 
 def refuse_misconfigured_worker(**kwargs: Any) -> None:

@@ -38,7 +38,7 @@ from django.utils import timezone
 from taskhub import outbox
 from taskhub.celery import queue_names
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.queues import broker_scheme
+from taskhub.queues import is_redis
 from taskhub.task_runs import to_task_result
 from taskhub.tasks import run_django_task
 from taskhub.tasks_api import (
@@ -102,7 +102,7 @@ class CeleryBackend(BaseTaskBackend):
             )
         else:
             record.save(force_insert=True)
-            outbox.send_now_or_keep(run_django_task, [record.id], {}, task_id=record.id, **options)
+            run_django_task.apply_async((record.id,), task_id=record.id, **options)
         result = to_task_result(record)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
@@ -167,9 +167,7 @@ def celery_queue(queue_name: str) -> str:
 def broker_priority(priority: int, broker_url: str | None) -> int:
     """Django's -100..100 as Celery's 0..9, in the direction the broker reads it."""
     urgency = round((priority + 100) * 9 / 200)
-    scheme = broker_scheme(broker_url)
-    redis = scheme.startswith("redis") or scheme == "sentinel"  # kombu's Redis transports
-    return 9 - urgency if redis else urgency
+    return 9 - urgency if is_redis(broker_url) else urgency
 
 
 def json_value(task: Task, what: str, value: Any) -> Any:

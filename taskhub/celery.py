@@ -17,11 +17,13 @@ visibility timeout on the time limits) are computed when read.
 
 import weakref
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init
 from django.conf import settings
+from kombu import Exchange, Queue
 
 from taskhub import conf, flower, queues, schedule
 from taskhub.delayed_delivery import declare_all_queues
@@ -30,9 +32,9 @@ from taskhub.liveness import RedisLiveness
 _configured: "weakref.WeakSet[Celery]" = weakref.WeakSet()
 
 ROUTER = "taskhub.queues.route_task"
+#: django-celery-results' database backend, whose old rows taskhub's nightly job purges.
+DATABASE_RESULT_BACKEND = "django-db"
 
-#: Brokers that redeliver an unacknowledged message after ``visibility_timeout``.
-VISIBILITY_TIMEOUT_SCHEMES = ("redis", "rediss", "redis+socket", "sqs")
 #: SQS: at least this long, and at least twice the longest hard time limit.
 MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
 #: Redis: a message its worker has not re-stamped for this long is its dead worker's
@@ -47,7 +49,6 @@ LOG_FORMAT = (
 )
 
 STATIC_DEFAULTS: dict[str, Any] = {
-    "task_default_queue": queues.DEFAULT_QUEUE,
     "task_routes": (ROUTER,),
     # At-least-once: acknowledged after the task ran, given back if its worker dies.
     "task_acks_late": True,
@@ -66,13 +67,10 @@ STATIC_DEFAULTS: dict[str, Any] = {
     "result_accept_content": ["json"],
     "task_eager_propagates": True,
     "broker_connection_retry_on_startup": True,
-    "result_backend": "django-db",
+    "result_backend": DATABASE_RESULT_BACKEND,
     "result_extended": True,
     "task_track_started": True,
     "task_store_errors_even_if_ignored": True,
-    # taskhub's own nightly job purges old results; Celery's would do it twice.
-    "result_expires": None,
-    "beat_scheduler": "django_celery_beat.schedulers:DatabaseScheduler",
     # A pool process is replaced after this many tasks, or once past this many KiB:
     # no worker grows without bound (Pillow and big querysets fragment heaps). A
     # replacement forks a Django process; one per 1,000 tasks took 30% of a busy
@@ -93,8 +91,16 @@ STATIC_DEFAULTS: dict[str, Any] = {
 def visibility_timeout() -> int:
     """SQS: longer than any task may run, so a running task is never handed to a second
     worker: at least 2 h, and twice the longest hard time limit."""
-    longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
-    return max(MIN_VISIBILITY_TIMEOUT, 2 * longest)
+    return max(MIN_VISIBILITY_TIMEOUT, 2 * conf.longest_time_limit()[1].hard)
+
+
+def result_expires(result_backend: str | None) -> timedelta | None:
+    """How long a result is kept: on django-celery-results' database backend taskhub's
+    nightly job purges old rows (Celery's cleanup would do it twice); any other backend
+    (Redis, say) expires each result itself after ``RESULT_RETENTION_DAYS``."""
+    if result_backend == DATABASE_RESULT_BACKEND:
+        return None
+    return timedelta(days=conf.get("RESULT_RETENTION_DAYS"))
 
 
 def broker_transport_options(broker_url: str) -> dict[str, Any]:
@@ -105,7 +111,7 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
     Workers and beat reconnect with their own, unbounded, retry loops.
     """
     scheme = queues.broker_scheme(broker_url)
-    if scheme.startswith("redis"):
+    if queues.is_redis(broker_url):
         return {
             "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,
             "unacked_restore_interval": REDIS_RESTORE_INTERVAL,
@@ -113,7 +119,7 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
             "max_retries": 0,
             "socket_connect_timeout": 2,
         }
-    if scheme in VISIBILITY_TIMEOUT_SCHEMES:
+    if scheme == "sqs":
         return {"visibility_timeout": visibility_timeout()}
     if scheme in queues.AMQP_SCHEMES:
         # The broker confirms each message it has taken, so a publish that returns was
@@ -131,8 +137,12 @@ class TaskhubDefaults(Mapping):
         self.app = app
         self.computed = {
             "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
-            "task_queues": lambda: queues.for_broker(self.app.conf.broker_url),
+            "task_queues": lambda: queues.for_broker(
+                self.app.conf.broker_url, host_default_queue(self.app)
+            ),
             "timezone": lambda: settings.TIME_ZONE,
+            "result_expires": lambda: result_expires(self.app.conf.result_backend),
+            "beat_scheduler": schedule.scheduler,
         }
 
     def __getitem__(self, key: str) -> Any:
@@ -146,6 +156,20 @@ class TaskhubDefaults(Mapping):
 
     def __len__(self) -> int:
         return len(STATIC_DEFAULTS) + len(self.computed)
+
+
+def host_default_queue(app: Celery) -> Queue:
+    """The queue the host's own unrouted tasks go to (``celery`` unless it set
+    ``task_default_queue``), declared exactly as Celery declares it when no
+    ``task_queues`` are set: declaring taskhub's queues must not strand it."""
+    conf = app.conf
+    arguments = {"x-queue-type": "quorum"} if conf.task_default_queue_type == "quorum" else None
+    return Queue(
+        conf.task_default_queue,
+        Exchange(conf.task_default_exchange, conf.task_default_exchange_type),
+        routing_key=conf.task_default_routing_key,
+        queue_arguments=arguments,
+    )
 
 
 def configure(app: Celery) -> Celery:

@@ -3,27 +3,23 @@
 (``apps.py``) instead of consuming the wrong queue."""
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, current_app
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.files.storage import FileSystemStorage
 from kombu.serialization import registry
 
-from taskhub import conf
-from taskhub.celery import (
-    REDIS_VISIBILITY_TIMEOUT,
-    VISIBILITY_TIMEOUT_SCHEMES,
-    is_configured,
-    queue_names,
-)
-from taskhub.queues import AMQP_SCHEMES, broker_scheme
+from taskhub import conf, schedule, storage
+from taskhub.celery import REDIS_VISIBILITY_TIMEOUT, is_configured, queue_names
+from taskhub.queues import AMQP_SCHEMES, broker_scheme, is_redis
 
 REQUIRED_APPS = (
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django_celery_beat",
     "django_celery_results",
 )
 MIDDLEWARE = "taskhub.middleware.PublishAfterResponseMiddleware"
@@ -58,6 +54,37 @@ def celery_errors(app: Celery) -> list[checks.CheckMessage]:
     return [*check_routes(app), *check_delivery(app)]
 
 
+def check_scheduler(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Which scheduler runs the periodic jobs, and whether it can."""
+    scheduler = celery_app().conf.beat_scheduler
+    if not schedule.is_database_scheduler(scheduler):
+        return [
+            checks.Info(
+                f"Periodic jobs run on Celery's own scheduler ({scheduler}).",
+                hint="For django-celery-beat's database scheduler (jobs paused and edited in "
+                "the admin), pip install 'taskhub[beat]' and add 'django_celery_beat' to "
+                "INSTALLED_APPS.",
+                id="taskhub.I001",
+            )
+        ]
+    if not schedule.database_scheduler_installed():
+        return [
+            checks.Error(
+                f"CELERY_BEAT_SCHEDULER is {scheduler!r}, but 'django_celery_beat' is not in "
+                "INSTALLED_APPS: beat would not start.",
+                hint="pip install 'taskhub[beat]' and add 'django_celery_beat' to "
+                "INSTALLED_APPS, or remove CELERY_BEAT_SCHEDULER to use Celery's scheduler.",
+                id="taskhub.E006",
+            )
+        ]
+    return [
+        checks.Info(
+            "Periodic jobs run on django-celery-beat's database scheduler.",
+            id="taskhub.I001",
+        )
+    ]
+
+
 def check_routes(app: Celery) -> list[checks.CheckMessage]:
     """Every taskhub task routed (as Celery would route it) to a declared queue."""
     declared = set(queue_names(app))
@@ -83,7 +110,7 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
     scheme = broker_scheme(app.conf.broker_url)
     options = app.conf.broker_transport_options or {}
     timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
-    if scheme.startswith("redis") and timeout < MIN_REDIS_VISIBILITY_TIMEOUT:
+    if is_redis(app.conf.broker_url) and timeout < MIN_REDIS_VISIBILITY_TIMEOUT:
         errors.append(
             checks.Error(
                 f"The broker's visibility_timeout ({timeout}s) is under "
@@ -94,13 +121,13 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
                 id="taskhub.E003",
             )
         )
-    elif scheme in VISIBILITY_TIMEOUT_SCHEMES and not scheme.startswith("redis"):
-        longest = max(hard for _, hard in conf.get("TIME_LIMITS").values())
-        if timeout <= longest:
+    elif scheme == "sqs":
+        _, longest = conf.longest_time_limit()
+        if timeout <= longest.hard:
             errors.append(
                 checks.Error(
                     f"The broker's visibility_timeout ({timeout}s) is not longer than the "
-                    f"longest hard time limit ({longest}s): a running task would be handed "
+                    f"longest hard time limit ({longest.hard}s): a running task would be handed "
                     "to a second worker.",
                     hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], or "
                     "lower TASKHUB_TIME_LIMITS.",
@@ -146,6 +173,37 @@ def check_installed_apps(app_configs: Any = None, **kwargs: Any) -> list[checks.
     ]
 
 
+def check_report_storage(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report files hold people's data: never where the host serves its media."""
+    if storage.REPORTS_ALIAS in settings.STORAGES:
+        chosen = storage.reports_storage()
+        location = chosen.location if isinstance(chosen, FileSystemStorage) else None
+    elif not settings.MEDIA_ROOT:
+        return [
+            checks.Error(
+                "MEDIA_ROOT is not set, so taskhub has no place beside it for its private "
+                "report files.",
+                hint=f"Set MEDIA_ROOT, or STORAGES[{storage.REPORTS_ALIAS!r}] to a private "
+                "storage of your own.",
+                id="taskhub.E009",
+            )
+        ]
+    else:
+        location = str(storage.private_root())
+    media = settings.MEDIA_ROOT and Path(settings.MEDIA_ROOT).resolve()
+    if location is None or not media or not Path(location).resolve().is_relative_to(media):
+        return []
+    return [
+        checks.Error(
+            f"Report files are stored under MEDIA_ROOT ({location}), which is served as "
+            "media: anyone with a file's URL could read it.",
+            hint=f"Point STORAGES[{storage.REPORTS_ALIAS!r}] at a folder outside MEDIA_ROOT "
+            "(or a private bucket).",
+            id="taskhub.E009",
+        )
+    ]
+
+
 def check_setting_names(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors = []
     for setting in dir(settings):
@@ -180,13 +238,13 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
 def check_consumer_timeout() -> list[checks.CheckMessage]:
     """RabbitMQ's consumer_timeout is the broker's; the host says what it is."""
     timeout = conf.get("RABBITMQ_CONSUMER_TIMEOUT")
-    family, (_, longest) = max(conf.get("TIME_LIMITS").items(), key=lambda item: item[1][1])
-    if timeout > longest:
+    family, longest = conf.longest_time_limit()
+    if timeout > longest.hard:
         return []
     return [
         checks.Warning(
             f"RabbitMQ's consumer_timeout ({timeout}s, TASKHUB_RABBITMQ_CONSUMER_TIMEOUT) is "
-            f"not longer than the longest hard time limit ({longest}s, {family}): a task "
+            f"not longer than the longest hard time limit ({longest.hard}s, {family}): a task "
             "still running then makes RabbitMQ close the worker's channel, the worker stops "
             "('Unrecoverable error: PRECONDITION_FAILED') and the task runs again, and again.",
             hint="Raise consumer_timeout in rabbitmq.conf (milliseconds) above the longest "
@@ -197,7 +255,14 @@ def check_consumer_timeout() -> list[checks.CheckMessage]:
     ]
 
 
-ALL = (check_installed_apps, check_setting_names, check_celery, check_middleware)
+ALL = (
+    check_installed_apps,
+    check_setting_names,
+    check_celery,
+    check_middleware,
+    check_report_storage,
+    check_scheduler,
+)
 
 
 def register() -> None:

@@ -144,16 +144,25 @@ def insert_claim(**fields: Any) -> bool:
     return True
 
 
+def email_address(user: Any) -> str:
+    """The user's address, from the field the user model names (``get_email_field_name``)."""
+    return getattr(user, user.get_email_field_name(), "") or ""
+
+
 def send_welcome(username: str, connection: Any = None) -> Outcome:
-    user = get_user_model().objects.filter(username=username).first()
+    """``username`` is the value of the user model's ``USERNAME_FIELD``
+    (``user.get_username()``): an email address with an email-login model."""
+    model = get_user_model()
+    user = model._default_manager.filter(**{model.USERNAME_FIELD: username}).first()
     if user is None:
         raise EmailRejected(f"welcome: no user named {username!r}")
-    if not user.email:
+    to = email_address(user)
+    if not to:
         raise EmailRejected(f"welcome: user {username!r} has no email address")
     return send_once(
         key=f"welcome:{user.pk}",
         kind="welcome",
-        to=user.email,
+        to=to,
         template="welcome",
         context={"user": user, "site_url": conf.get("SITE_URL")},
         user=user,
@@ -172,7 +181,7 @@ def download_url(report: Report) -> str:
 def report_ready_message(report: Report) -> dict[str, Any]:
     """The ``send_email`` arguments of the owner's "your report is ready" email."""
     return {
-        "to": report.owner.email,
+        "to": email_address(report.owner),
         "template": "report_ready",
         "context": {
             "kind": reports.get_kind(report.kind).title,

@@ -1,13 +1,24 @@
 """Recent failures of both kinds of work, for the status page and ``taskhub_status``:
-Celery tasks (their stored results) and Django Tasks API tasks (``DjangoTaskResult``)."""
+taskhub's Celery tasks (``TaskFailure`` rows, which the worker writes itself, whatever
+the result backend) and Django Tasks API tasks (``DjangoTaskResult``)."""
 
+import json
+import logging
+import traceback as tb
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from celery import Task
+from django.db import DatabaseError
 from django.db.models import QuerySet
-from django_celery_results.models import TaskResult
 
-from taskhub.models import DjangoTaskResult
+from taskhub.models import DjangoTaskResult, TaskFailure
+
+logger = logging.getLogger(__name__)
+
+#: Only taskhub's own tasks are recorded: the host's tasks are the host's business.
+TASK_PREFIX = "taskhub."
 
 
 @dataclass(frozen=True)
@@ -19,8 +30,46 @@ class Failure:
     when: datetime | None
 
 
-def celery_failures() -> QuerySet[TaskResult]:
-    return TaskResult.objects.filter(status="FAILURE").order_by("-date_done")
+def json_safe(value: Any) -> Any:
+    """Arguments as stored: JSON as they came (messages are JSON only); an eager call's
+    odd value as its text rather than a lost record."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def record(
+    sender: Task | None = None,
+    task_id: str = "",
+    exception: BaseException | None = None,
+    args: Any = (),
+    kwargs: Any = None,
+    einfo: Any = None,
+    **extra: Any,
+) -> None:
+    """``task_failure`` receiver: one row per failed taskhub task (a second failure of
+    the same id updates it). A database that is down loses the record, never the
+    worker: the error is logged."""
+    name = getattr(sender, "name", "") or ""
+    if not name.startswith(TASK_PREFIX) or exception is None:
+        return
+    trace = str(einfo) if einfo else "".join(tb.format_exception(exception))
+    try:
+        TaskFailure.objects.update_or_create(
+            task_id=task_id,
+            defaults={
+                "task_name": name,
+                "args": json_safe(list(args or ())),
+                "kwargs": json_safe(dict(kwargs or {})),
+                "exception": type(exception).__name__,
+                "message": str(exception)[:2000],
+                "traceback": trace[-20_000:],
+            },
+        )
+    except DatabaseError:
+        logger.exception("could not record the failure of %s[%s]", name, task_id)
+
+
+def celery_failures() -> QuerySet[TaskFailure]:
+    return TaskFailure.objects.order_by("-failed_at")
 
 
 def django_task_failures() -> QuerySet[DjangoTaskResult]:
@@ -38,8 +87,8 @@ def last_error(result: DjangoTaskResult) -> str:
 def recent(limit: int) -> list[Failure]:
     """The ``limit`` newest failures of either kind, newest first."""
     found = [
-        Failure("celery", r.task_id, r.task_name or "", r.result or "", r.date_done)
-        for r in celery_failures().only("task_id", "task_name", "result", "date_done")[:limit]
+        Failure("celery", f.task_id, f.task_name, f"{f.exception}: {f.message}", f.failed_at)
+        for f in celery_failures()[:limit]
     ] + [
         Failure("django", r.id, r.task_path, last_error(r), r.finished_at)
         for r in django_task_failures()[:limit]

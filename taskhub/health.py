@@ -13,12 +13,13 @@ from typing import Any
 
 from celery import current_app
 from django.db import DatabaseError
+from django.db.models import Max
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
 from kombu import Connection
 from kombu.transport import virtual
 
-from taskhub import conf, outbox
+from taskhub import conf, outbox, schedule
 from taskhub.celery import queue_names
 from taskhub.queues import broker_scheme
 
@@ -43,12 +44,19 @@ class QueueHealth:
 
 @dataclass
 class JobHealth:
-    """``loaded`` is False until beat has started once and copied the job to its table."""
+    """A periodic job. With django-celery-beat's database scheduler, ``loaded`` is False
+    until beat has started once and copied the job to its table, and ``enabled`` is
+    False while it is paused; Celery's own scheduler runs every job it is given."""
 
     name: str
+    task: str
     loaded: bool
     enabled: bool
     last_run_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        return "not loaded" if not self.loaded else "yes" if self.enabled else "paused"
 
 
 @dataclass
@@ -92,14 +100,40 @@ def broker_facts(timeout: float) -> tuple[bool, dict[str, int | None], dict[str,
 
 
 def beat_facts() -> list[JobHealth]:
-    schedule = current_app.conf.beat_schedule
-    rows = {t.name: t for t in PeriodicTask.objects.filter(name__in=list(schedule))}
-    return [
-        JobHealth(name, True, rows[name].enabled, rows[name].last_run_at)
-        if name in rows
-        else JobHealth(name, False, False, None)
-        for name in schedule
-    ]
+    """Every job of the app's schedule, with its last run: the later of the database
+    scheduler's own record (written every few minutes) and its task's newest result."""
+    jobs = current_app.conf.beat_schedule
+    tasks = {entry["task"] for entry in jobs.values()}
+    results = dict(
+        TaskResult.objects.filter(task_name__in=tasks)
+        .values("task_name")
+        .annotate(last=Max("date_created"))
+        .values_list("task_name", "last")
+    )
+    rows = database_rows(list(jobs))
+    facts = []
+    for name, entry in jobs.items():
+        last_result = results.get(entry["task"])
+        if rows is None:
+            facts.append(JobHealth(name, entry["task"], True, True, last_result))
+            continue
+        row = rows.get(name)
+        runs = [t for t in (row and row.last_run_at, last_result) if t]
+        enabled = row is not None and row.enabled
+        facts.append(
+            JobHealth(name, entry["task"], row is not None, enabled, max(runs, default=None))
+        )
+    return facts
+
+
+def database_rows(names: list[str]) -> dict[str, Any] | None:
+    """The database scheduler's rows of these jobs, or None when another scheduler runs
+    them (django-celery-beat is optional: imported only when it is the scheduler)."""
+    if not schedule.is_database_scheduler(current_app.conf.beat_scheduler):
+        return None
+    from django_celery_beat.models import PeriodicTask
+
+    return {row.name: row for row in PeriodicTask.objects.filter(name__in=names)}
 
 
 def outbox_facts() -> tuple[int, int | None]:

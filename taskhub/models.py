@@ -4,6 +4,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+from taskhub.storage import reports_storage
 
 
 class SentEmail(models.Model):
@@ -97,7 +100,7 @@ class Report(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     row_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    file = models.FileField(max_length=255, blank=True)
+    file = models.FileField(max_length=255, blank=True, storage=reports_storage)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -212,3 +215,25 @@ class DjangoTaskResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path}[{self.id}] {self.status}"
+
+
+class TaskFailure(models.Model):
+    """A taskhub task that failed for good (retries spent, or an error no retry helps),
+    recorded by the worker itself (``taskhub.failures.record``): the status page and
+    Requeue work whatever result backend the host uses, including one that keeps no
+    failures taskhub can read (Redis, RPC). Purged after ``RESULT_RETENTION_DAYS``."""
+
+    task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=200, db_index=True)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    exception = models.CharField(max_length=200, help_text="the exception's class")
+    message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}] {self.exception}"

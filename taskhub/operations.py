@@ -7,17 +7,21 @@ what), refused with the reason when it no longer applies, and idempotent: a requ
 done once however often it is asked for, a cancel cancels once.
 """
 
-import ast
-import json
 from typing import Any
 
 from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 
 from taskhub import outbox
-from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+from taskhub.models import (
+    DeliveryCount,
+    OperatorAction,
+    OutboxMessage,
+    Report,
+    TaskFailure,
+    WorkStatus,
+)
 
 
 class ActionRefused(Exception):
@@ -54,8 +58,8 @@ def dead_letter_target(delivery: DeliveryCount) -> str:
     return f"dead letter {delivery.task_name}[{delivery.task_id}]"
 
 
-def failure_target(result: TaskResult) -> str:
-    return f"failed {result.task_name}[{result.task_id}]"
+def failure_target(failure: TaskFailure) -> str:
+    return f"failed {failure.task_name}[{failure.task_id}]"
 
 
 def requeued_targets() -> set[str]:
@@ -75,40 +79,13 @@ def requeue_dead_letter(delivery: DeliveryCount, actor: Any) -> OutboxMessage:
         return outbox.enqueue(task, *delivery.args, **delivery.kwargs)
 
 
-def stored_value(stored: str | None, empty: Any) -> Any:
-    """A value django-celery-results stored: JSON of the value, or of its preview (a
-    repr, which ``literal_eval`` reads back safely for JSON-like values)."""
-    if not stored:
-        return empty
-    decoded = json.loads(stored)
-    return ast.literal_eval(decoded) if isinstance(decoded, str) else decoded
-
-
-def original_arguments(result: TaskResult) -> tuple[list, dict]:
-    """A failed task's arguments, as Celery stored them with its result."""
-    try:
-        args = stored_value(result.task_args, ())
-        kwargs = stored_value(result.task_kwargs, {})
-    except (ValueError, SyntaxError):
-        raise ActionRefused(
-            f"the stored arguments of {result.task_name}[{result.task_id}] are incomplete "
-            "(too long to store in full); it cannot be requeued from here"
-        ) from None
-    if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
-        raise ActionRefused(f"the stored arguments of {result.task_id} are not args/kwargs")
-    return list(args), kwargs
-
-
-def requeue_failure(result: TaskResult, actor: Any) -> OutboxMessage:
+def requeue_failure(failure: TaskFailure, actor: Any) -> OutboxMessage:
     """Send a failed task again, once, with its original arguments."""
-    if result.status != "FAILURE":
-        raise ActionRefused(f"{result.task_name}[{result.task_id}] has not failed")
-    task = _task(result.task_name or "")
-    args, kwargs = original_arguments(result)
-    target = failure_target(result)
+    task = _task(failure.task_name)
+    target = failure_target(failure)
     with transaction.atomic():
         _record(OperatorAction.Verb.REQUEUE, target, actor, "", once=True)
-        return outbox.enqueue(task, *args, **kwargs)
+        return outbox.enqueue(task, *failure.args, **failure.kwargs)
 
 
 def republish(message: OutboxMessage, actor: Any) -> bool:

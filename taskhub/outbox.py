@@ -74,37 +74,33 @@ def enqueue_with_options(
     return message
 
 
-def send_now_or_keep(
+def keep(
     task: Task,
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    *,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
     task_id: str,
-    queue: str | None = None,
-    priority: int | None = None,
-    eta: datetime | None = None,
-) -> bool:
-    """Publish at once, as ``.delay()`` does, for a caller outside any transaction whose
-    rows are already committed: no outbox row on the way. If the broker is unreachable,
-    the message is kept here (pending, with the error) for the relay, and the caller goes
-    on; False then."""
-    options = stored_options(queue=queue, priority=priority, eta=eta)
-    try:
-        task.apply_async(args, kwargs, task_id=task_id, retry=False, **publish_options(options))
-    except BROKER_ERRORS as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        OutboxMessage.objects.create(
-            task_name=task.name,
-            args=list(args),
-            kwargs=kwargs,
-            options=options,
-            task_id=task_id,
-            attempts=1,
-            last_error=error[:1000],
-        )
-        logger.warning("broker unreachable, %s[%s] kept in the outbox: %s", task.name, task_id, exc)
-        return False
-    return True
+    options: dict[str, Any],
+    error: BaseException,
+) -> OutboxMessage:
+    """A message the broker did not take (``.delay()`` while it is down): kept here,
+    pending, with the error, for the relay to publish under the same task id. Its
+    queue, priority and ETA (a countdown as its ETA) are kept; other options are not."""
+    eta = options.get("eta")
+    if eta is None and options.get("countdown") is not None:
+        eta = timezone.now() + timedelta(seconds=options["countdown"])
+    message = OutboxMessage.objects.create(
+        task_name=task.name,
+        args=list(args or ()),
+        kwargs=dict(kwargs or {}),
+        options=stored_options(
+            queue=options.get("queue"), priority=options.get("priority"), eta=eta
+        ),
+        task_id=task_id,
+        attempts=1,
+        last_error=f"{type(error).__name__}: {error}"[:1000],
+    )
+    logger.warning("broker unreachable, %s[%s] kept in the outbox: %s", task.name, task_id, error)
+    return message
 
 
 def stored_options(**options: Any) -> dict[str, Any]:

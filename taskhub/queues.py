@@ -12,7 +12,6 @@ from kombu import Exchange, Queue
 LOW = "low"
 NORMAL = "normal"
 HIGH = "high"
-DEFAULT_QUEUE = NORMAL
 
 NAMES = (HIGH, NORMAL, LOW)
 
@@ -28,6 +27,8 @@ QUORUM_QUEUES = tuple(
     for name in NAMES
 )
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+#: kombu's Redis transports: plain, TLS, a Unix socket, and Redis Sentinel.
+REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")
 
 
 def broker_scheme(broker_url: str | None) -> str:
@@ -35,9 +36,19 @@ def broker_scheme(broker_url: str | None) -> str:
     return (broker_url or "").split(":", 1)[0]
 
 
-def for_broker(broker_url: str) -> tuple[Queue, ...]:
-    """Quorum queues on RabbitMQ; on Redis and the others, plain ones."""
-    return QUORUM_QUEUES if broker_scheme(broker_url) in AMQP_SCHEMES else TASK_QUEUES
+def is_redis(broker_url: str | None) -> bool:
+    """The one test of "this broker is Redis" (Sentinel included), for the transport
+    options, liveness, the checks, priorities and health."""
+    return broker_scheme(broker_url) in REDIS_SCHEMES
+
+
+def for_broker(broker_url: str, host_default: Queue | None = None) -> tuple[Queue, ...]:
+    """Quorum queues on RabbitMQ; on Redis and the others, plain ones. The host's default
+    queue comes first, as the host declared it, unless it is one of taskhub's."""
+    own = QUORUM_QUEUES if broker_scheme(broker_url) in AMQP_SCHEMES else TASK_QUEUES
+    if host_default is None or host_default.name in NAMES:
+        return own
+    return (host_default, *own)
 
 
 ROUTES: dict[str, str] = {

@@ -30,7 +30,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import Storage
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -102,16 +102,23 @@ def date_range(params: dict[str, str]) -> tuple[datetime, datetime]:
 class ReportKind:
     """What a report of this kind contains.
 
-    ``rows(params)`` gets the parameters ``validate`` cleaned. A ``daily`` kind is made
+    ``rows(params)`` gets the parameters ``validate`` cleaned; it yields the columns
+    ``header()`` names, in that order. A ``daily`` kind is made
     every night for the day before, and sent to ``TASKHUB_DAILY_REPORT_RECIPIENTS``.
     """
 
     name: str
     title: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...] | Callable[[], tuple[str, ...]]
     rows: Callable[[dict[str, Any]], Rows]
     validate: Callable[[Any], dict[str, Any]] = field(default=validate_date_range)
     daily: bool = False
+
+    def header(self) -> tuple[str, ...]:
+        """The CSV's header: ``columns``, or what it returns when it is a function (read
+        when a report is made, for columns that depend on the project, like its user
+        model's fields)."""
+        return self.columns() if callable(self.columns) else self.columns
 
 
 _registry: dict[str, ReportKind] = {}
@@ -141,17 +148,30 @@ def validate(kind: Any, params: Any) -> dict[str, Any]:
     return get_kind(kind).validate(params)
 
 
+def signup_columns() -> tuple[str, ...]:
+    """The user model's login field, its address field and, if it has one,
+    ``date_joined``: ``username,email,date_joined`` for Django's own model,
+    ``email,date_joined`` for an email-login one."""
+    model = get_user_model()
+    names = dict.fromkeys([model.USERNAME_FIELD, model.get_email_field_name(), "date_joined"])
+    present = {field.name for field in model._meta.get_fields()}
+    return tuple(name for name in names if name in present)
+
+
 def _signups(params: dict[str, str]) -> QuerySet:
     start, end = date_range(params)
-    return (
-        get_user_model()
-        .objects.filter(date_joined__gte=start, date_joined__lt=end)
-        .order_by("date_joined", "pk")
-        .values_list("username", "email", "date_joined")
-    )
+    users = get_user_model()._default_manager.filter(date_joined__gte=start, date_joined__lt=end)
+    return users.order_by("date_joined", "pk").values_list(*signup_columns())
 
 
-register(ReportKind("signups", "Sign-ups", ("username", "email", "date_joined"), _signups))
+def validate_signups(params: Any) -> dict[str, str]:
+    """A date range, over a user model that records when each user joined."""
+    if "date_joined" not in signup_columns():
+        raise ReportParamsError("sign-up reports need a date_joined field on the user model")
+    return validate_date_range(params)
+
+
+register(ReportKind("signups", "Sign-ups", signup_columns, _signups, validate_signups))
 
 
 def cell(value: Any) -> Any:
@@ -261,7 +281,7 @@ def claim(report: Report, *, takeover: bool = False) -> bool:
 
 def generate(
     report: Report,
-    storage: Any = default_storage,
+    storage: Storage | None = None,
     on_done: Callable[[Report], None] = lambda report: None,
 ) -> Report:
     """Build the CSV of a claimed ``report``; on any error, record it as failed and re-raise.
@@ -272,6 +292,7 @@ def generate(
     file behind: ``ReportCancelled``.
     """
     running = Report.objects.filter(pk=report.pk, status=WorkStatus.RUNNING)
+    storage = storage or report.file.storage
 
     def on_progress(done: int, total: int) -> None:
         if not running.update(progress=min(99, done * 100 // max(total, 1)), row_count=done):
@@ -284,11 +305,11 @@ def generate(
             if pg_copy.available():
                 sql, params = sql_with_params(rows)
                 written = pg_copy.copy_csv(
-                    sql, params, kind.columns, raw, on_progress, PROGRESS_UPDATES
+                    sql, params, kind.header(), raw, on_progress, PROGRESS_UPDATES
                 )
             else:
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                written = write_csv(kind.columns, iterate(rows), text, count(rows), on_progress)
+                written = write_csv(kind.header(), iterate(rows), text, count(rows), on_progress)
                 text.flush()
                 text.detach()
             raw.seek(0)

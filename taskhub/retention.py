@@ -5,12 +5,20 @@ from datetime import timedelta
 from django.utils import timezone
 from django_celery_results.models import GroupResult, TaskResult
 
-from taskhub.models import DeliveryCount, DjangoTaskResult, Image, OutboxMessage, Report
+from taskhub.models import (
+    DeliveryCount,
+    DjangoTaskResult,
+    Image,
+    OutboxMessage,
+    Report,
+    TaskFailure,
+)
 
 
 def purge_task_results(days: int) -> int:
     """Delete task and group results, finished Django Tasks results, published outbox
-    messages and delivery counts older than ``days``; return how many rows went."""
+    messages, delivery counts and recorded failures older than ``days``; return how
+    many rows went."""
     cutoff = timezone.now() - timedelta(days=days)
     querysets = [
         TaskResult.objects.filter(date_done__lt=cutoff),
@@ -18,6 +26,7 @@ def purge_task_results(days: int) -> int:
         DjangoTaskResult.objects.filter(finished_at__lt=cutoff),
         OutboxMessage.objects.filter(published_at__lt=cutoff),
         DeliveryCount.objects.filter(updated_at__lt=cutoff),
+        TaskFailure.objects.filter(failed_at__lt=cutoff),
     ]
     return sum(queryset.delete()[0] for queryset in querysets)
 

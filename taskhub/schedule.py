@@ -2,15 +2,23 @@
 
 ``taskhub.celery.configure(app)`` adds them to the host's ``beat_schedule`` (an entry
 of the host's with the same name wins). Crontabs are read in ``settings.TIME_ZONE``
-unless ``CELERY_TIMEZONE`` says otherwise. django-celery-beat's
-DatabaseScheduler copies these entries into its tables when beat starts, where
-operators see them, and can pause them, in the admin.
+unless ``CELERY_TIMEZONE`` says otherwise.
+
+Who runs them: django-celery-beat's DatabaseScheduler when the host lists
+``django_celery_beat`` in ``INSTALLED_APPS`` (the ``taskhub[beat]`` extra; it copies
+these entries into its tables when beat starts, where operators see and pause them in
+the admin), else Celery's own PersistentScheduler, from the same declarations. A host's
+``CELERY_BEAT_SCHEDULER`` wins over both; check ``taskhub.I001`` says which is in use.
 """
 
 from datetime import timedelta
 from typing import Any
 
 from celery.schedules import crontab
+from django.conf import settings
+
+DATABASE_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_SCHEDULER = "celery.beat:PersistentScheduler"
 
 #: Every job's name starts with this; a row so named that is not listed is retired.
 PREFIX = "taskhub: "
@@ -35,9 +43,32 @@ BEAT_SCHEDULE = {
 }
 
 
+def database_scheduler_installed() -> bool:
+    """django-celery-beat is in ``INSTALLED_APPS`` (read from settings: beat asks for its
+    scheduler before Django's app registry is ready)."""
+    return any(
+        app == "django_celery_beat" or app.startswith("django_celery_beat.")
+        for app in settings.INSTALLED_APPS
+    )
+
+
+def scheduler() -> str:
+    """taskhub's default ``beat_scheduler``."""
+    return DATABASE_SCHEDULER if database_scheduler_installed() else CELERY_SCHEDULER
+
+
+def is_database_scheduler(beat_scheduler: Any) -> bool:
+    """Whether ``beat_scheduler`` (a path or a class) is django-celery-beat's, whose tables
+    say which jobs are loaded and paused."""
+    path = beat_scheduler if isinstance(beat_scheduler, str) else beat_scheduler.__module__
+    return path.startswith("django_celery_beat")
+
+
 def disable_retired_jobs(**kwargs: Any) -> None:
     """``beat_init`` receiver: a taskhub job that an older version scheduled, and this
-    one no longer lists, is disabled rather than left running (its task may be gone)."""
+    one no longer lists, is disabled rather than left running (its task may be gone).
+    Connected only with the database scheduler: django-celery-beat is an optional
+    dependency, imported here for that reason."""
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
     retired = PeriodicTask.objects.filter(name__startswith=PREFIX, enabled=True).exclude(

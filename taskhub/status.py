@@ -6,24 +6,28 @@ page from ``/health/`` after it has loaded. Its buttons requeue, republish and c
 (``taskhub.operations``).
 """
 
+import hmac
 from datetime import timedelta
 from typing import Any
 
-from celery import current_app
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_celery_beat.models import PeriodicTask
-from django_celery_results.models import TaskResult
 
 from taskhub import conf, failures, health, operations
-from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+from taskhub.models import (
+    DeliveryCount,
+    OperatorAction,
+    OutboxMessage,
+    Report,
+    TaskFailure,
+    WorkStatus,
+)
 
 RECENT = 20
 #: An outbox message not started this long after it was written is shown as stuck.
@@ -42,39 +46,24 @@ def staff_only(view: Any) -> Any:
     return wrapper
 
 
+def may_see_health_details(request: HttpRequest) -> bool:
+    """Staff, or a caller with ``Authorization: Bearer <TASKHUB_HEALTH_TOKEN>``."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = conf.get("HEALTH_TOKEN")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 @never_cache
 @require_GET
 def health_view(request: HttpRequest) -> JsonResponse:
-    """200 when healthy, 503 with the reasons when not: for Kubernetes, Consul, Nagios."""
+    """200 when healthy, 503 when not: for Kubernetes, Consul, Nagios. Anyone gets the
+    verdict; the details (workers' hostnames, queues, jobs, problems) only staff and
+    callers with the health token."""
     report = health.check()
-    return JsonResponse(report.as_dict(), status=200 if report.healthy else 503)
-
-
-def periodic_jobs() -> list[dict[str, Any]]:
-    """Each job with its last run: the later of beat's own record (written every few
-    minutes) and the newest result of its task."""
-    schedule = current_app.conf.beat_schedule
-    rows = {row.name: row for row in PeriodicTask.objects.filter(name__in=list(schedule))}
-    tasks = {entry["task"] for entry in schedule.values()}
-    results = dict(
-        TaskResult.objects.filter(task_name__in=tasks)
-        .values("task_name")
-        .annotate(last=Max("date_created"))
-        .values_list("task_name", "last")
-    )
-    jobs = []
-    for name, entry in schedule.items():
-        row = rows.get(name)
-        runs = [t for t in (row and row.last_run_at, results.get(entry["task"])) if t]
-        jobs.append(
-            {
-                "name": name,
-                "task": entry["task"],
-                "last_run_at": max(runs) if runs else None,
-                "state": "not loaded" if row is None else "yes" if row.enabled else "paused",
-            }
-        )
-    return jobs
+    body = report.as_dict() if may_see_health_details(request) else {"healthy": report.healthy}
+    return JsonResponse(body, status=200 if report.healthy else 503)
 
 
 @never_cache
@@ -87,15 +76,13 @@ def status_page(request: HttpRequest) -> HttpResponse:
     )
     waiting, oldest = health.outbox_facts()
     context = {
-        "jobs": periodic_jobs(),
+        "jobs": health.beat_facts(),
         "outbox_waiting": waiting,
         "outbox_oldest_seconds": oldest,
         "stuck": stuck.order_by("created_at")[:RECENT],
         "failures": [
             (f, operations.failure_target(f) in requeued)
-            for f in failures.celery_failures().only("task_id", "task_name", "result", "date_done")[
-                :RECENT
-            ]
+            for f in failures.celery_failures()[:RECENT]
         ],
         "django_task_failures": [
             (f, failures.last_error(f)) for f in failures.django_task_failures()[:RECENT]
@@ -123,9 +110,9 @@ def _act(action: str, key: str, user: Any) -> str:
         message = operations.requeue_dead_letter(delivery, user)
         return f"{delivery.task_name} requeued as {message.task_id}"
     if action == "requeue-failed":
-        result = get_object_or_404(TaskResult, task_id=key)
-        message = operations.requeue_failure(result, user)
-        return f"{result.task_name} requeued as {message.task_id}"
+        failure = get_object_or_404(TaskFailure, task_id=key)
+        message = operations.requeue_failure(failure, user)
+        return f"{failure.task_name} requeued as {message.task_id}"
     if action == "republish":
         message = get_object_or_404(OutboxMessage, task_id=key)
         if operations.republish(message, user):

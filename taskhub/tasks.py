@@ -10,8 +10,9 @@ settings when a task is sent or run, never frozen at import.
 from datetime import date, timedelta
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task, uuid
 from celery.contrib.django.task import DjangoTask
+from celery.result import AsyncResult
 from celery.signals import worker_ready
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -54,13 +55,31 @@ class TaskhubTask(DjangoTask):
     def soft_time_limit(self) -> int:
         return conf.time_limit(self.family).soft
 
-    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
-        if not is_configured(self._get_app()):
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Send the task; when the broker cannot be reached, keep it in the outbox for the
+        relay and return its result all the same: ``.delay()`` from a view never fails
+        the request, nor loses the task, because the broker is down. (The outbox's own
+        publishes, marked by its header, get the error: they keep their row anyway.)"""
+        app = self._get_app()
+        if not is_configured(app):
             raise ImproperlyConfigured(
                 f"{self.name} was sent by a Celery app that taskhub.celery.configure(app) "
                 "was not called on: add that line to your celery.py (see taskhub.E001)"
             )
-        return super().apply_async(*args, **kwargs)
+        if app.conf.task_always_eager or outbox.HEADER in (options.get("headers") or {}):
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        task_id = task_id or uuid()
+        try:
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        except outbox.BROKER_ERRORS as exc:
+            outbox.keep(self, args, kwargs, task_id, options, exc)
+            return self.AsyncResult(task_id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if outbox.came_from_outbox(self.request):
@@ -154,7 +173,7 @@ def make_thumbnails(image_id: int) -> dict[str, Any]:
 
 def email_report_ready(report: Report) -> None:
     """Queue the owner's "your report is ready" email, in the report's transaction."""
-    if report.owner and report.owner.email:
+    if report.owner and emails.email_address(report.owner):
         outbox.enqueue(send_email, **emails.report_ready_message(report))
 
 

@@ -60,8 +60,8 @@ def main() -> dict:
         today = datetime.now(UTC).date().isoformat()
         day = "2026-03-14" if kind_name != "signups" else today
         rows = kind.rows({"start": day, "end": day})
-        expected = python_rows(rows, kind.columns)
-        got, count, progress = copy_rows(rows, kind.columns)
+        expected = python_rows(rows, kind.header())
+        got, count, progress = copy_rows(rows, kind.header())
         same[kind_name] = got == expected
         found[kind_name] = {"rows": count, "progress": progress}
         if got != expected:

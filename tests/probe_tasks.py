@@ -84,3 +84,9 @@ def span(directory: str, key: str, seconds: float) -> None:
     record.run(directory, key, seconds)
     with open(Path(directory) / "finished.log", "a") as log:
         log.write(f"{key}\n")
+
+
+@shared_task(name="host.fails")
+def failing_host_task() -> None:
+    """A host's own task (not a taskhub one) that fails."""
+    raise OSError("host task failed")

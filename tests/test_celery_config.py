@@ -14,7 +14,7 @@ from taskhub.celery import (
     broker_transport_options,
 )
 from taskhub.liveness import RedisLiveness
-from taskhub.schedule import BEAT_SCHEDULE
+from taskhub.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER, DATABASE_SCHEDULER
 from taskhub.tasks import make_thumbnails, purge_task_results, welcome
 from tests.celery_apps import new_app
 
@@ -77,8 +77,40 @@ def test_at_least_once_delivery_defaults():
 
 def test_an_app_without_configure_has_none_of_it():
     bare = new_app(configure=False)
-    assert bare.conf.task_default_queue == "celery"
     assert bare.conf.task_acks_late is False
+    assert bare.conf.task_queues is None
+
+
+def test_the_hosts_default_queue_stays_and_is_declared_beside_taskhubs(settings):
+    """A host's unrouted tasks (and a backlog of them) stay on Celery's ``celery`` queue,
+    and a worker with no -Q consumes it with taskhub's three."""
+    del settings.CELERY_TASK_DEFAULT_QUEUE  # the demo's own choice
+    configured = new_app()
+    assert configured.conf.task_default_queue == "celery"
+    assert [q.name for q in configured.conf.task_queues] == ["celery", "high", "normal", "low"]
+    assert configured.amqp.router.route({}, "host.unrouted")["queue"].name == "celery"
+    assert configured.amqp.router.route({}, "taskhub.welcome")["queue"].name == "high"
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+    host_queue, *own = new_app().conf.task_queues
+    assert (host_queue.name, host_queue.queue_arguments) == ("celery", None), "as Celery has it"
+    assert host_queue.exchange.name == "celery"
+    assert {q.queue_arguments["x-queue-type"] for q in own} == {"quorum"}
+
+
+def test_results_expire_on_any_backend_but_the_one_taskhub_purges(settings):
+    assert new_app().conf.result_expires is None, "django-db: the nightly purge"
+    settings.CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/1"
+    assert new_app().conf.result_expires.days == conf.get("RESULT_RETENTION_DAYS")
+    settings.TASKHUB_RESULT_RETENTION_DAYS = 3
+    assert new_app().conf.result_expires.days == 3
+
+
+def test_the_scheduler_is_django_celery_beats_only_when_it_is_installed(settings):
+    assert new_app().conf.beat_scheduler == DATABASE_SCHEDULER
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
+    assert new_app().conf.beat_scheduler == CELERY_SCHEDULER
+    settings.CELERY_BEAT_SCHEDULER = "myproject.schedulers:Mine"
+    assert new_app().conf.beat_scheduler == "myproject.schedulers:Mine", "the host's wins"
 
 
 @pytest.mark.parametrize(

@@ -94,10 +94,45 @@ def test_pickle_anywhere_is_e005(settings, setting, value):
 
 
 def test_a_missing_required_app_is_e006(settings):
-    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_results"]
     errors = checks.check_installed_apps()
     assert ids(errors) == ["taskhub.E006"]
-    assert "'django_celery_beat'" in errors[0].msg
+    assert "'django_celery_results'" in errors[0].msg
+
+
+def test_django_celery_beat_is_optional_and_i001_says_which_scheduler_runs(settings):
+    [info] = checks.check_scheduler()
+    assert (info.id, info.level) == ("taskhub.I001", 20)
+    assert "django-celery-beat's database scheduler" in info.msg
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
+    assert checks.check_installed_apps() == []
+    [info] = checks.check_scheduler()
+    assert info.id == "taskhub.I001"
+    assert "Celery's own scheduler (celery.beat:PersistentScheduler)" in info.msg
+    settings.CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+    [error] = checks.check_scheduler()
+    assert error.id == "taskhub.E006"
+    assert "'django_celery_beat' is not in INSTALLED_APPS" in error.msg
+
+
+def test_report_files_under_media_root_are_e009(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    assert checks.check_report_storage() == [], "the default folder is beside MEDIA_ROOT"
+    public = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "taskhub_reports": {**public, "OPTIONS": {"location": tmp_path / "media" / "reports"}},
+    }
+    [error] = checks.check_report_storage()
+    assert error.id == "taskhub.E009"
+    assert "served as media" in error.msg
+    settings.STORAGES["taskhub_reports"]["OPTIONS"]["location"] = tmp_path / "private"
+    settings.STORAGES = dict(settings.STORAGES)
+    assert checks.check_report_storage() == []
+    del settings.STORAGES["taskhub_reports"]
+    settings.STORAGES = dict(settings.STORAGES)
+    settings.MEDIA_ROOT = ""
+    assert ids(checks.check_report_storage()) == ["taskhub.E009"]
 
 
 def test_a_misspelt_taskhub_setting_is_e007_with_a_suggestion(settings):

@@ -17,8 +17,9 @@ from kombu import Connection, Queue
 
 from project.celery import app
 from taskhub import failures, health
-from taskhub.models import DjangoTaskResult, OutboxMessage
+from taskhub.models import DjangoTaskResult, OutboxMessage, TaskFailure
 from taskhub.queues import QUORUM_QUEUES
+from taskhub.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER
 from taskhub.tasks import make_thumbnails, welcome
 from tests.redis_server import free_port
 from tests.workers import publishing_to, running_worker
@@ -57,7 +58,10 @@ def test_depths_are_counted_and_a_queue_without_a_worker_is_a_problem(redis_brok
     assert not report.healthy
 
 
-def test_workers_answer_the_ping_with_the_queues_they_consume(redis_broker, tmp_path, client):
+def test_workers_answer_the_ping_with_the_queues_they_consume(
+    redis_broker, tmp_path, client, staff_user
+):
+    client.force_login(staff_user)
     with (
         running_worker("high", redis_broker, tmp_path),
         running_worker("normal,low", redis_broker, tmp_path),
@@ -83,7 +87,10 @@ def test_a_queue_deeper_than_the_threshold_is_a_problem(redis_broker, settings):
     assert "'high' holds 3 messages (over 2)" in report.problems
 
 
-def test_an_unreachable_broker_answers_503_quickly_and_leaks_nothing(dead_broker, client):
+def test_an_unreachable_broker_answers_503_quickly_and_leaks_nothing(
+    dead_broker, client, staff_user
+):
+    client.force_login(staff_user)
     started = time.monotonic()
     response = client.get(reverse("taskhub:health"))
     elapsed = time.monotonic() - started
@@ -207,7 +214,9 @@ def failed_django_task(**fields) -> DjangoTaskResult:
 def test_recent_failures_of_both_apis_are_listed_newest_first(db):
     now = timezone.now()
     failed_django_task(finished_at=now - timedelta(minutes=5))
-    TaskResult.objects.create(task_id="c-1", task_name="taskhub.generate_report", status="FAILURE")
+    TaskFailure.objects.create(
+        task_id="c-1", task_name="taskhub.generate_report", exception="LookupError"
+    )
     failed_django_task(finished_at=now - timedelta(minutes=10))
     assert [(f.api, f.task_id) for f in failures.recent(2)] == [
         ("celery", "c-1"),
@@ -228,12 +237,11 @@ def test_the_status_page_is_for_staff_only(redis_broker, client, user, staff_use
 def test_the_status_page_shows_failures_jobs_and_links_without_asking_the_workers(
     redis_broker, client, staff_user, monkeypatch
 ):
-    TaskResult.objects.create(
+    TaskFailure.objects.create(
         task_id="f-1",
         task_name="taskhub.make_thumbnails",
-        status="FAILURE",
-        result=json.dumps({"exc_type": "LookupError", "exc_message": ["image 7 does not exist"]}),
-        date_done=timezone.now(),
+        exception="LookupError",
+        message="image 7 does not exist",
     )
     TaskResult.objects.create(
         task_id="r-1", task_name="taskhub.relay_outbox", status="SUCCESS", date_done=timezone.now()
@@ -249,5 +257,34 @@ def test_the_status_page_shows_failures_jobs_and_links_without_asking_the_worker
     assert "taskhub.make_thumbnails" in html
     assert 'href="http://127.0.0.1:5555/"' in html
     assert reverse("taskhub:health") in html, "the queues are fetched after the page loads"
-    jobs = {job["name"]: job for job in response.context["jobs"]}
-    assert jobs["taskhub: relay the outbox"]["last_run_at"] is not None, "from its result"
+    jobs = {job.name: job for job in response.context["jobs"]}
+    assert jobs["taskhub: relay the outbox"].last_run_at is not None, "from its result"
+
+
+def test_without_django_celery_beat_the_jobs_show_as_celerys_scheduler_runs_them(db, settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
+    TaskResult.objects.create(
+        task_id="r-2", task_name="taskhub.relay_outbox", status="SUCCESS", date_done=timezone.now()
+    )
+    assert app.conf.beat_scheduler == CELERY_SCHEDULER
+    jobs = {job.name: job for job in health.beat_facts()}
+    assert set(jobs) == set(BEAT_SCHEDULE)
+    assert {job.state for job in jobs.values()} == {"yes"}, "Celery's scheduler runs them all"
+    assert jobs["taskhub: relay the outbox"].last_run_at is not None, "from its newest result"
+
+
+def test_health_tells_anonymous_callers_the_verdict_only(
+    redis_broker, client, staff_user, settings
+):
+    anonymous = client.get(reverse("taskhub:health"))
+    assert anonymous.status_code == 503
+    assert anonymous.json() == {"healthy": False}, "no hostnames, queues or jobs"
+    settings.TASKHUB_HEALTH_TOKEN = "s3cret-token"
+    wrong = client.get(reverse("taskhub:health"), headers={"Authorization": "Bearer nope"})
+    assert wrong.json() == {"healthy": False}
+    monitor = client.get(
+        reverse("taskhub:health"), headers={"Authorization": "Bearer s3cret-token"}
+    )
+    assert "no worker consumes 'high'" in monitor.json()["problems"]
+    client.force_login(staff_user)
+    assert "queues" in client.get(reverse("taskhub:health")).json()

@@ -1,19 +1,24 @@
 """Staff requeue, republish and cancel (taskhub.operations), from the status page and the
 admin: recorded, idempotent, refused with the reason when they no longer apply."""
 
-import json
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 
-from taskhub import operations, reports
-from taskhub.models import DeliveryCount, OperatorAction, OutboxMessage, Report, WorkStatus
+from taskhub import failures, operations, reports
+from taskhub.models import (
+    DeliveryCount,
+    OperatorAction,
+    OutboxMessage,
+    Report,
+    TaskFailure,
+    WorkStatus,
+)
+from taskhub.tasks import make_thumbnails
 from tests.dead_letters import dead_letter
 from tests.orders import DAY, make_orders
-from tests.probe_tasks import effects, record
+from tests.probe_tasks import effects, failing_host_task, record
 
 pytestmark = pytest.mark.django_db
 
@@ -49,22 +54,20 @@ def test_a_task_that_was_not_dead_lettered_is_refused(tmp_path, staff_user):
         operations.requeue_dead_letter(delivery, staff_user)
 
 
-def failure(tmp_path, args: str) -> TaskResult:
-    return TaskResult.objects.create(
+def failure(tmp_path, args: list) -> TaskFailure:
+    return TaskFailure.objects.create(
         task_id="failed-1",
         task_name=record.name,
-        status="FAILURE",
-        task_args=json.dumps(args),
-        task_kwargs=json.dumps("{}"),
-        result=json.dumps({"exc_type": "OSError", "exc_message": ["disk full"]}),
-        date_done=timezone.now(),
+        args=args,
+        exception="OSError",
+        message="disk full",
     )
 
 
-def test_a_failed_task_is_requeued_from_its_stored_arguments(
+def test_a_failed_task_is_requeued_from_its_recorded_arguments(
     tmp_path, staff_user, django_capture_on_commit_callbacks
 ):
-    result = failure(tmp_path, repr((str(tmp_path), "again")))
+    result = failure(tmp_path, [str(tmp_path), "again"])
     with django_capture_on_commit_callbacks(execute=True):
         operations.requeue_failure(result, staff_user)
     assert effects(tmp_path) == ["again"]
@@ -72,11 +75,37 @@ def test_a_failed_task_is_requeued_from_its_stored_arguments(
         operations.requeue_failure(result, staff_user)
 
 
-def test_truncated_stored_arguments_are_refused_with_the_reason(tmp_path, staff_user):
-    result = failure(tmp_path, "('/tmp/x', 'a very long...")
-    with pytest.raises(operations.ActionRefused, match="are incomplete"):
-        operations.requeue_failure(result, staff_user)
+def test_a_failure_whose_task_is_gone_is_refused_with_the_reason(tmp_path, staff_user):
+    gone = failure(tmp_path, [])
+    TaskFailure.objects.filter(pk=gone.pk).update(task_name="taskhub.renamed_since")
+    gone.refresh_from_db()
+    with pytest.raises(operations.ActionRefused, match=r"no task named 'taskhub\.renamed_since'"):
+        operations.requeue_failure(gone, staff_user)
     assert not OutboxMessage.objects.exists()
+
+
+def test_a_failing_taskhub_task_is_recorded_whatever_the_result_backend(settings):
+    """The worker records it (``task_failure``); eager mode that propagates raises to the
+    caller instead, so it is turned off here, as on a worker."""
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    settings.CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/15"
+    assert make_thumbnails.delay(987654).failed()
+    [failure] = TaskFailure.objects.all()
+    assert (failure.task_name, failure.args, failure.exception) == (
+        "taskhub.make_thumbnails",
+        [987654],
+        "LookupError",
+    )
+    assert failure.message == "image 987654 does not exist"
+    assert "Traceback" in failure.traceback
+    [listed] = failures.recent(5)
+    assert listed.error == "LookupError: image 987654 does not exist"
+
+
+def test_the_hosts_own_task_failures_are_not_taskhubs_to_record(settings):
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    assert failing_host_task.delay().failed()
+    assert not TaskFailure.objects.exists()
 
 
 def test_a_stuck_message_is_republished_until_it_starts(tmp_path, staff_user):

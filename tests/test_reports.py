@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from taskhub import conf, reports
@@ -137,7 +136,7 @@ def test_a_rerun_starts_the_file_over_instead_of_appending():
     reports.generate(Report.objects.get(pk=report.pk))
     report.refresh_from_db()
     assert read_csv(report) == first
-    _, files = default_storage.listdir(f"reports/{report.pk}")
+    _, files = report.file.storage.listdir(f"reports/{report.pk}")
     assert files == [f"orders-{report.pk}.csv"]
 
 
@@ -251,7 +250,7 @@ def test_the_ready_email_is_queued_with_the_done_report_or_not_at_all(user, monk
         raise OSError("disk full")
 
     report = report_of("orders", owner=user)
-    monkeypatch.setattr(default_storage, "save", broken_storage_save)
+    monkeypatch.setattr(Report.file.field.storage, "save", broken_storage_save)
     with pytest.raises(OSError, match="disk full"):
         generate_report.delay(report.pk)
     report.refresh_from_db()
