@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     # Days a report file, or the files of a deleted image, are kept.
     "FILE_RETENTION_DAYS": 7,
+    # Seconds a signed download URL of a report file lives, on a storage that signs its
+    # URLs (S3): long enough to start the download, too short to be passed around.
+    "DOWNLOAD_URL_SECONDS": 5 * 60,
     # Per worker: Celery's rate_limit string for the email tasks.
     "EMAIL_RATE_LIMIT": "10/s",
     "EMAIL_MAX_RETRIES": 5,
@@ -45,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # default is 30 min). A delivery not acknowledged by then makes RabbitMQ close the
     # worker's channel; check taskhub.W002 compares it with the longest hard time limit.
     "RABBITMQ_CONSUMER_TIMEOUT": 30 * 60,
+    # A secret that lets a monitor read /health/'s details (workers, queues, problems) as
+    # ``Authorization: Bearer <token>``; without it, only staff see them. Empty: none.
+    "HEALTH_TOKEN": "",
     # Seconds the health check gives the broker to answer, and the workers to ping back.
     "HEALTH_TIMEOUT": 1.0,
     # A queue deeper than this makes /health/ answer 503.
@@ -53,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_OUTBOX_MAX_AGE": 120,
     # Linked from the status page.
     "FLOWER_URL": "http://127.0.0.1:5555/",
+    # The host's logout, a URL name or a path, for the pages' Log out button (allauth's
+    # is "account_logout"); no button when it does not resolve.
+    "LOGOUT_URL": "logout",
     # Who receives the reports of the kinds registered as daily, every night.
     "DAILY_REPORT_RECIPIENTS": (),
     # Absolute links in emails (a report's download link) start with this.
@@ -76,3 +85,10 @@ def get(name: str) -> Any:
 def time_limit(family: str) -> TimeLimit:
     soft, hard = get("TIME_LIMITS")[family]
     return TimeLimit(soft=soft, hard=hard)
+
+
+def longest_time_limit() -> tuple[str, TimeLimit]:
+    """The family whose hard limit is the longest, and its limits: what a broker's
+    redelivery timer must outlast."""
+    family = max(get("TIME_LIMITS"), key=lambda name: time_limit(name).hard)
+    return family, time_limit(family)
