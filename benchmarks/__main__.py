@@ -30,8 +30,9 @@ SCENARIOS = {
     "b9": "b9_async_io",
     "b10": "b10_enqueue_cost",
     "b11": "b11_brokers",
+    "b13": "b13_delay_fallback",
 }
-ON_BOTH_BROKERS = {"b1", "b2", "b3", "b4", "b7", "b8"}
+ON_BOTH_BROKERS = {"b1", "b2", "b3", "b4", "b7", "b8", "b13"}
 
 
 def run_one(module: str, broker: str) -> harness.Result:

@@ -5,6 +5,9 @@ import time
 
 import redis
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+
+from taskhub.tasks import TaskhubTask
 
 _client: redis.Redis | None = None
 
@@ -36,3 +39,19 @@ def stamp(sent: float, busy_ms: float = 0) -> None:
 @shared_task(name="bench.busy", ignore_result=True)
 def busy(milliseconds: float) -> None:
     time.sleep(milliseconds / 1000)
+
+
+class UnguardedTask(TaskhubTask):
+    """A taskhub task without the outbox fallback of ``apply_async``: B13's baseline."""
+
+    apply_async = DjangoTask.apply_async
+
+
+@shared_task(base=TaskhubTask, name="bench.guarded", ignore_result=True)
+def guarded() -> None:
+    """B13: published with taskhub's fallback to the outbox."""
+
+
+@shared_task(base=UnguardedTask, name="bench.unguarded", ignore_result=True)
+def unguarded() -> None:
+    """B13: published as Celery publishes, with no fallback."""

@@ -6,9 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 
+from project.demo.forms import SignupForm
 from project.urls import urlpatterns as project_urlpatterns
 from taskhub import emails
-from taskhub.forms import SignupForm
 
 
 def signup_sending_now(request: HttpRequest) -> HttpResponse:
@@ -16,9 +16,9 @@ def signup_sending_now(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
-        emails.send_welcome(user.username)
-        return redirect("taskhub:signup-done")
-    return render(request, "taskhub/signup.html", {"form": form}, status=400)
+        emails.send_welcome(user.get_username())
+        return redirect("demo:signup-done")
+    return render(request, "demo/signup.html", {"form": form}, status=400)
 
 
 def signup_without_email(request: HttpRequest) -> HttpResponse:
@@ -27,8 +27,8 @@ def signup_without_email(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
-        return redirect("taskhub:signup-done")
-    return render(request, "taskhub/signup.html", {"form": form}, status=400)
+        return redirect("demo:signup-done")
+    return render(request, "demo/signup.html", {"form": form}, status=400)
 
 
 urlpatterns = [

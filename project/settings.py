@@ -141,8 +141,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "taskhub:home"
-LOGOUT_REDIRECT_URL = "taskhub:home"
+LOGIN_REDIRECT_URL = "demo:home"
+LOGOUT_REDIRECT_URL = "demo:home"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -232,6 +232,9 @@ def celery_settings_from_environment() -> dict[str, object]:
 # development, and whatever the environment sets. Setting CELERY_ALWAYS_EAGER (the old
 # name) or CELERY_TASK_ALWAYS_EAGER (the new one) runs tasks inline.
 CELERY_BROKER_URL = "filesystem://localhost/"
+# The demo has no tasks of its own: what is unrouted goes to taskhub's `normal`, which its
+# workers consume (a host keeps Celery's `celery`, or whatever it had).
+CELERY_TASK_DEFAULT_QUEUE = "normal"
 globals().update(celery_settings_from_environment())
 if (
     CELERY_BROKER_URL.startswith("filesystem:")

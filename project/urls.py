@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("project.demo.urls")),
     path("", include("taskhub.urls")),
 ]
 if settings.DEBUG:

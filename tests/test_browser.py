@@ -84,7 +84,12 @@ def fill_signup(browser: WebDriver, **fields: str) -> None:
 
 
 def test_sign_up_see_the_confirmation_and_get_the_welcome_email(browser, site, tmp_path):
-    browser.get(f"{site}/accounts/signup/")
+    browser.get(f"{site}/")
+    sign_up = browser.find_element(By.CSS_SELECTOR, "header.site a[href='/accounts/signup/']")
+    log_in_link = browser.find_element(By.CSS_SELECTOR, "header.site a[href='/accounts/login/']")
+    assert sign_up.location["x"] > browser.get_window_size()["width"] / 2, "on the right"
+    assert sign_up.location["x"] < log_in_link.location["x"], "the demo's link, then taskhub's"
+    sign_up.click()
     fill_signup(browser, username="marie", email="marie@example.com", password1=PASSWORD,
                 password2="not the same")  # fmt: skip
     error = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".errorlist li"))[0]
@@ -106,7 +111,7 @@ def test_sign_up_see_the_confirmation_and_get_the_welcome_email(browser, site, t
 def test_upload_a_photo_and_its_thumbnails_appear_without_reloading(browser, site, tmp_path):
     get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
     log_in(browser, site, "ada")
-    browser.get(f"{site}/gallery/")
+    browser.find_element(By.CSS_SELECTOR, "header.site a[href='/gallery/']").click()
     until(browser, lambda b: b.find_element(By.ID, "empty").is_displayed())
     screenshot(browser, "2-gallery-empty")
     browser.execute_script("window.sameDocument = true")

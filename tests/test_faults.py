@@ -231,7 +231,7 @@ def test_a_signup_while_the_broker_is_down_succeeds_and_its_email_goes_out_later
     with publishing_to(settings, server.url, tmp_path):
         started = time.monotonic()
         response = client.post(
-            reverse("taskhub:signup"),
+            reverse("demo:signup"),
             {
                 "username": "offline",
                 "email": "offline@example.com",

@@ -158,7 +158,7 @@ def test_outside_a_request_the_message_is_published_at_commit(redis_broker, tmp_
 @pytest.mark.django_db(transaction=True)
 def test_under_asgi_too_the_message_is_published_when_the_request_finishes(redis_broker, tmp_path):
     response = async_to_sync(AsyncClient().post)(
-        reverse("taskhub:signup"),
+        reverse("demo:signup"),
         {
             "username": "asgi",
             "email": "asgi@example.com",

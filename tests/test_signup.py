@@ -1,4 +1,4 @@
-"""The signup page creates the user and enqueues the welcome email after commit."""
+"""The demo's signup page creates the user and enqueues the welcome email after commit."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -6,7 +6,7 @@ from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 
-URL = reverse("taskhub:signup")
+URL = reverse("demo:signup")
 VALID = {
     "username": "barbara",
     "email": "barbara@example.com",
@@ -27,7 +27,7 @@ def test_signup_creates_the_user_and_sends_the_welcome_after_commit(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(URL, VALID)
     assert response.status_code == 302
-    assert response["Location"] == reverse("taskhub:signup-done")
+    assert response["Location"] == reverse("demo:signup-done")
     assert get_user_model().objects.filter(username="barbara").exists()
     assert mailoutbox == [], "nothing is sent before the transaction commits"
     assert len(callbacks) == 1
@@ -37,7 +37,7 @@ def test_signup_creates_the_user_and_sends_the_welcome_after_commit(
 
 
 def test_the_confirmation_page(client):
-    response = client.get(reverse("taskhub:signup-done"))
+    response = client.get(reverse("demo:signup-done"))
     assert b"Thanks for signing up" in response.content
 
 

@@ -18,7 +18,7 @@ def test_a_signup_sends_exactly_one_email_even_when_the_task_is_delivered_twice(
     client, redis_broker, tmp_path
 ):
     response = client.post(
-        reverse("taskhub:signup"),
+        reverse("demo:signup"),
         {
             "username": "barbara",
             "email": "barbara@example.com",

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 
+from taskhub import conf
+
 register = template.Library()
 
 
@@ -15,6 +17,18 @@ register = template.Library()
 def login_url() -> str:
     """``settings.LOGIN_URL``, as a URL name or a path."""
     return resolve_url(settings.LOGIN_URL)
+
+
+@register.simple_tag
+def logout_url() -> str:
+    """``TASKHUB_LOGOUT_URL``, as a URL name or a path; "" when the host has no such page."""
+    target = conf.get("LOGOUT_URL")
+    if not target:
+        return ""
+    try:
+        return resolve_url(target)
+    except NoReverseMatch:
+        return ""
 
 
 @register.simple_tag
