@@ -35,16 +35,7 @@ def run() -> harness.Result:
     DjangoTaskResult.objects.all().delete()
     OutboxMessage.objects.all().delete()
     result = harness.Result(f"B10 enqueue cost, {COUNT} calls x {REPEATS}, PostgreSQL + Redis")
-    baseline = harness.median(costs["plain .delay() (baseline)"])
-    for label, values in costs.items():
-        result.add(
-            label,
-            **{
-                "µs per call (median)": f"{harness.median(values):.0f}",
-                "runs": ", ".join(f"{v:.0f}" for v in values),
-                "x baseline": f"{harness.median(values) / baseline:.2f}",
-            },
-        )
+    baseline = result.add_costs(costs, "plain .delay() (baseline)")
     ratio = harness.median(costs["Django task enqueue()"]) / baseline
     result.target("enqueue() <= 1.2x a plain .delay()", ratio <= 1.2, f"{ratio:.2f}x")
     return result

@@ -33,16 +33,7 @@ def run() -> harness.Result:
             costs[label].append(per_call_us(function))
     assert not OutboxMessage.objects.exists(), "the broker was up: nothing may be kept"
     result = harness.Result(f"B13 .delay() with the outbox fallback, {COUNT} calls x {REPEATS}")
-    baseline = harness.median(costs["without the fallback (baseline)"])
-    for label, values in costs.items():
-        result.add(
-            label,
-            **{
-                "µs per call (median)": f"{harness.median(values):.0f}",
-                "runs": ", ".join(f"{v:.0f}" for v in values),
-                "x baseline": f"{harness.median(values) / baseline:.3f}",
-            },
-        )
+    baseline = result.add_costs(costs, "without the fallback (baseline)", digits=3)
     ratio = harness.median(costs["with the fallback"]) / baseline
     result.target(
         "the fallback costs <= 1.05x a .delay() without it", ratio <= 1.05, f"{ratio:.3f}x"

@@ -177,6 +177,21 @@ class Result:
     def add(self, label: str, **figures: str) -> None:
         self.rows.append((label, figures))
 
+    def add_costs(self, costs: dict[str, list[float]], baseline: str, digits: int = 2) -> float:
+        """A row per variant of its per-call costs (µs), each against ``baseline``'s
+        median; that median."""
+        floor = median(costs[baseline])
+        for label, values in costs.items():
+            self.add(
+                label,
+                **{
+                    "µs per call (median)": f"{median(values):.0f}",
+                    "runs": ", ".join(f"{v:.0f}" for v in values),
+                    "x baseline": f"{median(values) / floor:.{digits}f}",
+                },
+            )
+        return floor
+
     def target(self, description: str, met: bool, measured: str) -> None:
         self.verdicts.append(f"{'met' if met else 'MISSED'}: {description} (measured {measured})")
 
