@@ -3,8 +3,9 @@
 An SMTP session costs several round trips (connect, EHLO, STARTTLS, AUTH) before the
 first message; a worker that sends thousands of emails pays them once per thread, not
 once per email. A connection the server has dropped while idle is replaced and the
-message sent again, once. The cached connection follows ``EMAIL_BACKEND``, so tests
-that switch backends get the new one.
+message sent again, once. The cached connection follows the email settings
+(``MAILERS["default"]`` on Django 6.1+ when the project defines ``MAILERS``, else
+``EMAIL_BACKEND``), so tests that switch backends get the new one.
 """
 
 import contextlib
@@ -18,15 +19,24 @@ from django.core.mail import EmailMessage, get_connection
 _local = threading.local()
 
 
+def configured_backend() -> Any:
+    """What the default connection is made from. Django 6.1 refuses to read
+    ``EMAIL_BACKEND`` at all in a project that defines ``MAILERS``."""
+    if hasattr(settings, "MAILERS"):
+        return settings.MAILERS.get("default")
+    return settings.EMAIL_BACKEND
+
+
 def connection() -> tuple[Any, bool]:
-    """This thread's open connection to ``EMAIL_BACKEND``, and whether it is new."""
+    """This thread's open connection to the default email backend, and whether it is new."""
     cached = getattr(_local, "cached", None)
-    if cached is not None and cached[0] == settings.EMAIL_BACKEND:
+    backend_setting = configured_backend()
+    if cached is not None and cached[0] == backend_setting:
         return cached[1], False
     discard()
     backend = get_connection()
     backend.open()
-    _local.cached = (settings.EMAIL_BACKEND, backend)
+    _local.cached = (backend_setting, backend)
     return backend, True
 
 

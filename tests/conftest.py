@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
 from taskhub.queues import QUORUM_QUEUES
+from tests.hosts import build_wheel
 from tests.workers import publishing_to, redis_database
 from tools.workers import purge_rabbitmq_queues, rabbitmq_vhost
 
@@ -59,3 +62,9 @@ def rabbitmq_url(rabbitmq_session_url):
     purge_rabbitmq_queues(rabbitmq_session_url, names)
     yield rabbitmq_session_url
     purge_rabbitmq_queues(rabbitmq_session_url, names)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """taskhub's wheel, built once for every test that installs it in a host project."""
+    return build_wheel(tmp_path_factory.mktemp("dist"))

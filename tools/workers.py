@@ -94,7 +94,7 @@ class Worker:
 def celery_worker(
     python: str,
     app: str,
-    queues: str,
+    queues: str | None,
     cwd: Path,
     env: dict[str, str],
     log_dir: Path,
@@ -102,13 +102,15 @@ def celery_worker(
     stop_timeout: float = 20,
     name: str = "test",
 ) -> Iterator[Worker]:
-    """``<python> -m celery -A <app> worker -Q <queues>`` in ``cwd``, until it is ready;
+    """``<python> -m celery -A <app> worker -Q <queues>`` in ``cwd`` (no ``-Q`` for None:
+    every queue the app declares, as a host's usual command), until it is ready;
     stopped (SIGTERM, then SIGKILL after ``stop_timeout``) at exit. Its node name is
     ``<name>-<random>@<host>``; its log and output stay in ``log_dir``."""
     name = f"{name}-{uuid.uuid4().hex[:8]}@%h"
     logfile = log_dir / f"{name.split('@')[0]}.log"
     command = [
-        python, "-m", "celery", "-A", app, "worker", "-Q", queues, "-n", name,
+        python, "-m", "celery", "-A", app, "worker", *(["-Q", queues] if queues else []),
+        "-n", name,
         "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--logfile", str(logfile),
         *extra_args,
     ]  # fmt: skip
