@@ -17,7 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
-from taskhub import outbox
+from taskhub import outbox, storage
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
 from tests.figures import report_figures
@@ -394,7 +394,7 @@ def test_tasks_delivered_twice_have_their_effect_once(broker_url, tmp_path, user
     with running_worker("high,normal,low", broker_url, tmp_path, concurrency=2) as worker:
         wait_for(lambda: worker.log().count("succeeded") >= 5, 60, "both deliveries and email")
     thumbs = Path(settings.MEDIA_ROOT) / "images" / "thumbnails" / str(image.pk)
-    reports = Path(settings.MEDIA_ROOT) / "reports" / str(report.pk)
+    reports = storage.private_root() / "reports" / str(report.pk)
     measured = {
         "deliveries": 4,
         "thumbnail_rows": Thumbnail.objects.filter(image=image).count(),
