@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from taskhub import failures, operations, reports
+from taskhub import failures, operations, reports, storage
 from taskhub.models import (
     DeliveryCount,
     OperatorAction,
@@ -150,7 +150,7 @@ def test_a_running_report_stops_at_its_next_progress_update_and_leaves_no_file(
         reports.generate(report)
     report.refresh_from_db()
     assert (report.status, report.file.name) == (WorkStatus.CANCELLED, "")
-    folder = settings.MEDIA_ROOT / "reports" / str(report.pk)
+    folder = storage.private_root() / "reports" / str(report.pk)
     assert not folder.exists() or not any(folder.iterdir())
 
 
