@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from taskhub import operations
 from taskhub.models import (
@@ -74,8 +76,18 @@ class ImageAdmin(admin.ModelAdmin):
 class ReportAdmin(admin.ModelAdmin):
     list_display = ("pk", "kind", "owner", "status", "progress", "row_count", "created_at")
     list_filter = ("status", "kind")
-    readonly_fields = ("progress", "row_count", "error", "started_at", "finished_at")
+    # The file has no URL of its own (taskhub.storage): it is linked through the download
+    # view, which checks who asks, and never edited here.
+    exclude = ("file",)
+    readonly_fields = ("download", "progress", "row_count", "error", "started_at", "finished_at")
     actions = ["cancel"]
+
+    @admin.display(description="File")
+    def download(self, report: Report) -> str:
+        if not report.file:
+            return "-"
+        url = reverse("taskhub:report-download", args=[report.pk])
+        return format_html('<a href="{}">{}</a>', url, report.file.name)
 
     @admin.action(description="Cancel the selected reports (queued or running)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -104,3 +104,13 @@ def test_the_download_view_redirects_to_a_signed_url_on_a_signing_storage(
     client.logout()
     anonymous = client.get(reverse("taskhub:report-download", args=[report.pk]))
     assert anonymous.status_code == 302 and "bucket" not in anonymous["Location"]
+
+
+def test_the_admin_links_a_report_file_through_the_download_view(admin_client):
+    report = Report.objects.create(
+        kind="signups", status=WorkStatus.DONE, file="reports/1/signups-1.csv"
+    )
+    page = admin_client.get(reverse("admin:taskhub_report_change", args=[report.pk]))
+    assert page.status_code == 200, "the file has no public URL to render"
+    download = reverse("taskhub:report-download", args=[report.pk])
+    assert f'href="{download}"' in page.content.decode()
