@@ -23,8 +23,8 @@ class ImageUploadForm(forms.Form):
                 self.cleaned_data["format"] = header.format
         except thumbnails.ThumbnailError as exc:
             logger.info("upload refused: %s", exc)
-            bomb = "decompression bomb" in str(exc)
-            raise forms.ValidationError(TOO_MANY_PIXELS if bomb else NOT_AN_IMAGE) from exc
+            too_big = isinstance(exc, thumbnails.TooManyPixels)
+            raise forms.ValidationError(TOO_MANY_PIXELS if too_big else NOT_AN_IMAGE) from exc
         finally:
             upload.seek(0)
         return upload

@@ -25,6 +25,11 @@ class ThumbnailError(Exception):
     """The original is not an image Pillow can safely decode."""
 
 
+class TooManyPixels(ThumbnailError):
+    """The image declares more pixels than Pillow's ``MAX_IMAGE_PIXELS``: a
+    decompression bomb, refused before it is decoded."""
+
+
 EXIF_ORIENTATION = 0x0112
 ROTATED_ORIENTATIONS = {5, 6, 7, 8}
 
@@ -46,12 +51,12 @@ def open_checked(source: BinaryIO) -> PILImage.Image:
     try:
         img = PILImage.open(source)
     except PILImage.DecompressionBombError as exc:
-        raise ThumbnailError(f"decompression bomb refused: {exc}") from exc
+        raise TooManyPixels(f"decompression bomb refused: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ThumbnailError(f"not an image: {exc}") from exc
     width, height = img.size
     if width * height > (PILImage.MAX_IMAGE_PIXELS or float("inf")):
-        raise ThumbnailError(
+        raise TooManyPixels(
             f"decompression bomb refused: {width}x{height} is over "
             f"{PILImage.MAX_IMAGE_PIXELS} pixels"
         )
