@@ -5,8 +5,8 @@ A kind says which parameters it takes and which rows it yields: a ``QuerySet`` (
 ``values_list``) or raw ``SQL``. ``generate`` streams those rows into a temporary file
 (never a list of all rows): on PostgreSQL with ``COPY ... TO STDOUT``
 (``taskhub.pg_copy``, used automatically when psycopg is installed), elsewhere row by
-row; then it hands the file to Django's storage, so a retried report starts a new file
-instead of appending to a half-written one.
+row; then it hands the file to taskhub's private storage (``taskhub.storage``), so a
+retried report starts a new file instead of appending to a half-written one.
 
 A host registers its own kinds, typically from its ``AppConfig.ready()``::
 
@@ -30,7 +30,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.files import File
-from django.core.files.storage import Storage
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -281,7 +280,6 @@ def claim(report: Report, *, takeover: bool = False) -> bool:
 
 def generate(
     report: Report,
-    storage: Storage | None = None,
     on_done: Callable[[Report], None] = lambda report: None,
 ) -> Report:
     """Build the CSV of a claimed ``report``; on any error, record it as failed and re-raise.
@@ -292,7 +290,7 @@ def generate(
     file behind: ``ReportCancelled``.
     """
     running = Report.objects.filter(pk=report.pk, status=WorkStatus.RUNNING)
-    storage = storage or report.file.storage
+    storage = report.file.storage  # taskhub's private one (taskhub.storage)
 
     def on_progress(done: int, total: int) -> None:
         if not running.update(progress=min(99, done * 100 // max(total, 1)), row_count=done):
