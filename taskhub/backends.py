@@ -102,7 +102,7 @@ class CeleryBackend(BaseTaskBackend):
             )
         else:
             record.save(force_insert=True)
-            run_django_task.apply_async((record.id,), task_id=record.id, **options)
+            run_django_task.apply_async((record.id,), task_id=record.id, retry=False, **options)
         result = to_task_result(record)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
