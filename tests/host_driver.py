@@ -8,7 +8,6 @@ prints one JSON line.
 import io
 import json
 import sys
-import time
 from datetime import date
 
 import django
@@ -17,6 +16,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
+from driver_support import finished, until  # noqa: E402  (this script's own folder)
 from PIL import Image  # noqa: E402
 
 from taskhub import emails  # noqa: E402
@@ -25,14 +25,8 @@ from taskhub.tasks import welcome  # noqa: E402
 TIMEOUT = 90
 
 
-def poll(client: Client, url: str, done: set[str]) -> dict:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        answer = client.get(url).json()
-        if answer["status"] in done:
-            return answer
-        time.sleep(0.2)
-    raise SystemExit(f"timed out after {TIMEOUT}s waiting on {url}: {answer}")
+def poll(client: Client, url: str) -> dict:
+    return until(url, lambda: finished(client.get(url).json()), TIMEOUT)
 
 
 def png() -> io.BytesIO:
@@ -49,11 +43,11 @@ def with_workers() -> dict:
     client = Client(HTTP_HOST="localhost")
     client.force_login(alice)
     image = client.post("/tasks/api/images/", {"file": png()}).json()
-    image = poll(client, image["url"], {"done", "failed"})
+    image = poll(client, image["url"])
     today = date.today().isoformat()
     body = {"kind": "staff", "params": {"start": today, "end": today}}
     created = client.post("/tasks/api/reports/", body, content_type="application/json")
-    report = poll(client, created.json()["status_url"], {"done", "failed"})
+    report = poll(client, created.json()["status_url"])
     csv = b"".join(client.get(report["download_url"]).streaming_content).decode()
     pages = ["/tasks/reports/", f"/tasks/reports/{report['id']}/", "/tasks/taskhub/"]
     anonymous = Client(HTTP_HOST="localhost").get("/tasks/reports/")

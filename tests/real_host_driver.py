@@ -6,7 +6,6 @@ installed from its wheel): acts as that host's code would, prints one JSON line.
 
 import json
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
+from driver_support import finished, until  # noqa: E402  (this script's own folder)
 from shop.tasks import ping  # noqa: E402
 
 from taskhub import failures, outbox  # noqa: E402
@@ -40,17 +40,6 @@ def client(who: Any = None) -> Client:
     return browser
 
 
-def until(what: str, probe: Any) -> Any:
-    """``probe()``'s first true answer, polled for at most ``TIMEOUT`` seconds."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        answer = probe()
-        if answer:
-            return answer
-        time.sleep(0.2)
-    raise SystemExit(f"timed out after {TIMEOUT}s waiting for {what}")
-
-
 def sent_ping() -> dict:
     return {"task_id": ping.delay(100).id}
 
@@ -70,7 +59,7 @@ def report() -> dict:
     created = staff.post("/tasks/api/reports/", body, content_type="application/json")
     assert created.status_code == 202, created.content
     status_url = created.json()["status_url"]
-    done = until("the report", lambda: finished(staff.get(status_url).json()))
+    done = until("the report", lambda: finished(staff.get(status_url).json()), TIMEOUT)
     download = done["download_url"]
     owner = staff.get(download)
     row = Report.objects.get(pk=done["id"])
@@ -85,10 +74,6 @@ def report() -> dict:
         "media": {url: client().get(url).status_code for url in media_urls(row.file.name)},
         "task_id": str(message.task_id),
     }
-
-
-def finished(report: dict) -> dict | None:
-    return report if report["status"] in {"done", "failed"} else None
 
 
 def answer(response: Any) -> list:
@@ -107,6 +92,7 @@ def failure() -> dict:
     recent = until(
         "the failure in failures.recent()",
         lambda: [f.task_id for f in failures.recent(10) if str(f.task_id) == task_id],
+        TIMEOUT,
     )
     page = client(user("grace@example.com", is_staff=True)).get("/tasks/taskhub/")
     html = page.content.decode()

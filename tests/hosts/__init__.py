@@ -4,7 +4,8 @@ README.md's "Install in your project" section block by block.
 A block is marked ``<!-- host: TARGET -->`` or ``<!-- host: TARGET only-if: TRAIT -->``;
 TARGET is ``shell`` or a path of the README's ``mysite`` project, which each host maps
 to its own package (and its own Celery module). A block marked ``only-if`` applies only
-to a host with that trait: ``no-broker``, ``no-email``, ``no-auth`` or ``beat``.
+to a host with that trait: ``no-broker``, ``no-email``, ``no-media``, ``no-auth`` or
+``beat``.
 """
 
 import json
