@@ -2,6 +2,7 @@
 admin: recorded, idempotent, refused with the reason when they no longer apply."""
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -106,6 +107,15 @@ def test_the_hosts_own_task_failures_are_not_taskhubs_to_record(settings):
     settings.CELERY_TASK_EAGER_PROPAGATES = False
     assert failing_host_task.delay().failed()
     assert not TaskFailure.objects.exists()
+
+
+def test_a_database_down_loses_the_failure_record_not_the_worker(monkeypatch, caplog):
+    def down(**kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(TaskFailure.objects, "update_or_create", down)
+    failures.record(sender=make_thumbnails, task_id="t-1", exception=LookupError("gone"))
+    assert "could not record the failure of taskhub.make_thumbnails[t-1]" in caplog.text
 
 
 def test_a_stuck_message_is_republished_until_it_starts(tmp_path, staff_user):

@@ -114,3 +114,9 @@ def test_the_admin_links_a_report_file_through_the_download_view(admin_client):
     assert page.status_code == 200, "the file has no public URL to render"
     download = reverse("taskhub:report-download", args=[report.pk])
     assert f'href="{download}"' in page.content.decode()
+
+
+def test_a_user_model_without_date_joined_gets_a_clear_refusal_of_signups(monkeypatch):
+    monkeypatch.setattr(reports, "signup_columns", lambda: ("email",))
+    with pytest.raises(reports.ReportParamsError, match="need a date_joined field"):
+        reports.validate("signups", {"start": str(DAY), "end": str(DAY)})
