@@ -118,8 +118,8 @@ def api_view(
     methods: Iterable[str], content_types: dict[str, Iterable[str]] | None = None
 ) -> Callable[[Callable], Callable]:
     """The JSON API's edges, the same for every API view: 401, 405, 415 (see
-    ``refuse_early``), then Django's CSRF check (403), then the view; its ApiError, any
-    Http404 and an unreadable body answer in JSON too.
+    ``refuse_early``), then Django's CSRF check (403), then the view; its ApiError (a
+    404 from ``find``, say) and an unreadable body answer in JSON too.
 
     The host's CsrfViewMiddleware skips these views (``csrf_exempt``) only so that the
     same check runs here, after the 401, the way ``csrf_protect`` runs it."""
@@ -137,8 +137,6 @@ def api_view(
                 return checked(request, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
-            except Http404:
-                return error(404, "not found")
             except (SuspiciousOperation, MultiPartParserError, UnreadablePostError) as exc:
                 return unreadable_body(request, exc)
 
