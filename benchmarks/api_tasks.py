@@ -4,7 +4,7 @@ later, as a coroutine and as a blocking call. The worker imports them by path.""
 import asyncio
 import socket
 
-from taskhub.tasks_api import task
+from taskhub.tasks_api.compat import task
 
 
 @task(queue_name="normal")

@@ -30,7 +30,7 @@ def run() -> harness.Result:
     from benchmarks.baseline import app as baseline
     from benchmarks.tasks import stamp
     from project.celery import app as taskhub
-    from taskhub import fanout
+    from taskhub.delivery import fanout
 
     taskhub_stamp = taskhub.tasks[stamp.name]
 

@@ -52,7 +52,7 @@ def rate(
     env: dict[str, str],
     processes: int = 1,
 ) -> float:
-    from taskhub import fanout
+    from taskhub.delivery import fanout
     from taskhub.models import SentEmail
     from taskhub.tasks import welcome
 

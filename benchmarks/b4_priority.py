@@ -37,7 +37,7 @@ def run() -> harness.Result:
     harness.setup_django()
     from benchmarks.tasks import busy
     from project.celery import app
-    from taskhub import fanout
+    from taskhub.delivery import fanout
 
     client = redis.Redis.from_url(harness.REDIS_URL)
     result = harness.Result(f"B4 priority: {HIGH} high tasks behind {FLOOD:,} low tasks of 10 ms")

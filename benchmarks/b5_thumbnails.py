@@ -36,7 +36,7 @@ def photo(seed: int) -> bytes:
 
 
 def taskhub_render(data: bytes) -> int:
-    from taskhub.thumbnails import render
+    from taskhub.images.thumbnails import render
 
     return len(render(io.BytesIO(data), SIZES).renditions)
 

@@ -41,12 +41,12 @@ def params(first: int, last: int) -> dict[str, str]:
 
 
 def taskhub_export(report_params: dict[str, str]) -> int:
-    from taskhub import reports
     from taskhub.models import Report
+    from taskhub.reports import lifecycle
 
     report = Report.objects.create(kind="orders", params=report_params)
-    reports.claim(report)
-    rows = reports.generate(report).row_count
+    lifecycle.claim(report)
+    rows = lifecycle.generate(report).row_count
     report.file.delete()
     report.delete()
     return rows
@@ -56,8 +56,9 @@ def copy_export(report_params: dict[str, str]) -> int:
     from django.db import connection
 
     from taskhub import reports
+    from taskhub.reports import csv_writer
 
-    sql, sql_params = reports.sql_with_params(reports.get_kind("orders").rows(report_params))
+    sql, sql_params = csv_writer.sql_with_params(reports.get_kind("orders").rows(report_params))
     rows = 0
     with connection.cursor() as cursor, tempfile.TemporaryFile() as out:
         query = cursor.mogrify(sql, sql_params)

@@ -46,7 +46,7 @@ def peak_rss_mb(pid: int) -> int:
 
 def measure(task, port: int, concurrency: int) -> dict[str, float]:
     from taskhub.models import DjangoTaskResult
-    from taskhub.tasks_api import SUCCEEDED
+    from taskhub.tasks_api.compat import SUCCEEDED
 
     DjangoTaskResult.objects.all().delete()
     harness.flush()

@@ -114,7 +114,7 @@ def queue_length(queue: str) -> int:
     """Messages waiting in ``queue`` on the benchmark's broker (as /health/ counts them)."""
     from kombu import Connection
 
-    from taskhub.health import queue_depth
+    from taskhub.ops.health import queue_depth
 
     with Connection(BROKER_URL, connect_timeout=10) as connection:
         return queue_depth(connection, queue)

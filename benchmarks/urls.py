@@ -8,7 +8,7 @@ from django.urls import path
 
 from project.demo.forms import SignupForm
 from project.urls import urlpatterns as project_urlpatterns
-from taskhub import emails
+from taskhub.emails import sending as emails
 
 
 def signup_sending_now(request: HttpRequest) -> HttpResponse:

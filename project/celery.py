@@ -10,7 +10,7 @@ from celery import Celery
 from celery.signals import setup_logging
 
 import taskhub.celery
-import taskhub.log
+import taskhub.worker.log
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -18,4 +18,4 @@ app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 taskhub.celery.configure(app)
 app.autodiscover_tasks()
-setup_logging.connect(taskhub.log.use_django_logging)
+setup_logging.connect(taskhub.worker.log.use_django_logging)

@@ -1,6 +1,6 @@
 """Rows that record what happened (sent emails, the outbox, dead letters, operator
 actions) are read-only: they change through actions that say what they do, and each
-action is recorded (``OperatorAction``) by ``taskhub.operations``."""
+action is recorded (``OperatorAction``) by ``taskhub.ops.operations``."""
 
 from typing import Any
 
@@ -10,7 +10,6 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from taskhub import operations
 from taskhub.models import (
     DeliveryCount,
     DjangoTaskResult,
@@ -22,6 +21,7 @@ from taskhub.models import (
     TaskFailure,
     Thumbnail,
 )
+from taskhub.ops import operations
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

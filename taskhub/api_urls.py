@@ -4,16 +4,18 @@ only. ``taskhub.urls`` mounts these and the pages."""
 
 from django.urls import path
 
-from taskhub import status, views
+from taskhub.images import views as images
+from taskhub.ops import views as ops
+from taskhub.reports import views as reports
 
 app_name = "taskhub"
 
 urlpatterns = [
-    path("health/", status.health_view, name="health"),
-    path("reports/<int:pk>/download/", views.report_download, name="report-download"),
-    path("api/images/", views.api_images, name="api-images"),
-    path("api/images/<int:pk>/", views.api_image, name="api-image"),
-    path("api/reports/", views.api_reports, name="api-reports"),
-    path("api/reports/<int:pk>/", views.api_report, name="api-report"),
-    path("api/reports/<int:pk>/cancel/", views.api_report_cancel, name="api-report-cancel"),
+    path("health/", ops.health_view, name="health"),
+    path("reports/<int:pk>/download/", reports.report_download, name="report-download"),
+    path("api/images/", images.api_images, name="api-images"),
+    path("api/images/<int:pk>/", images.api_image, name="api-image"),
+    path("api/reports/", reports.api_reports, name="api-reports"),
+    path("api/reports/<int:pk>/", reports.api_report, name="api-report"),
+    path("api/reports/<int:pk>/cancel/", reports.api_report_cancel, name="api-report-cancel"),
 ]

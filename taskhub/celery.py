@@ -15,38 +15,31 @@ changes later (``override_settings``). Values that depend on others (the SQS
 visibility timeout on the time limits) are computed when read.
 """
 
-import weakref
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
 from django.conf import settings
-from kombu import Exchange, Queue
 
-from taskhub import conf, flower, queues, schedule
-from taskhub.delayed_delivery import declare_all_queues
-from taskhub.liveness import RedisLiveness
+from taskhub import conf
+from taskhub.worker import configured, flower, queues, schedule
+from taskhub.worker.liveness import RedisLiveness
+from taskhub.worker.log import LOG_FORMAT
 
-_configured: "weakref.WeakSet[Celery]" = weakref.WeakSet()
-
-ROUTER = "taskhub.queues.route_task"
+ROUTER = "taskhub.worker.queues.route_task"
+#: Where the router lived before 0.2, as older READMEs told hosts to list it.
+OLD_ROUTER = "taskhub.queues.route_task"
 #: django-celery-results' database backend, whose old rows taskhub's nightly job purges.
 DATABASE_RESULT_BACKEND = "django-db"
 
 #: SQS: at least this long, and at least twice the longest hard time limit.
 MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
 #: Redis: a message its worker has not re-stamped for this long is its dead worker's
-#: (``taskhub.liveness``), and the sweep every ``REDIS_RESTORE_INTERVAL`` seconds puts it
+#: (``taskhub.worker.liveness``), and the sweep every ``REDIS_RESTORE_INTERVAL`` seconds puts it
 #: back on its queue: a killed worker's tasks run elsewhere within about 25 s.
 REDIS_VISIBILITY_TIMEOUT = 20
 REDIS_RESTORE_INTERVAL = 2
-
-#: ``task_name`` and ``task_id`` are on every record (``taskhub.log``), "-" outside tasks.
-LOG_FORMAT = (
-    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s] %(name)s: %(message)s"
-)
 
 STATIC_DEFAULTS: dict[str, Any] = {
     "task_routes": (ROUTER,),
@@ -138,7 +131,7 @@ class TaskhubDefaults(Mapping):
         self.computed = {
             "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
             "task_queues": lambda: queues.for_broker(
-                self.app.conf.broker_url, host_default_queue(self.app)
+                self.app.conf.broker_url, queues.host_default_queue(self.app)
             ),
             "timezone": lambda: settings.TIME_ZONE,
             "result_expires": lambda: result_expires(self.app.conf.result_backend),
@@ -158,44 +151,19 @@ class TaskhubDefaults(Mapping):
         return len(STATIC_DEFAULTS) + len(self.computed)
 
 
-def host_default_queue(app: Celery) -> Queue:
-    """The queue the host's own unrouted tasks go to (``celery`` unless it set
-    ``task_default_queue``), declared exactly as Celery declares it when no
-    ``task_queues`` are set: declaring taskhub's queues must not strand it."""
-    conf = app.conf
-    arguments = {"x-queue-type": "quorum"} if conf.task_default_queue_type == "quorum" else None
-    return Queue(
-        conf.task_default_queue,
-        Exchange(conf.task_default_exchange, conf.task_default_exchange_type),
-        routing_key=conf.task_default_routing_key,
-        queue_arguments=arguments,
-    )
-
-
 def configure(app: Celery) -> Celery:
     """Give ``app`` taskhub's queues, routes, periodic jobs and safe defaults, and its
-    workers the liveness stamps of Redis (``taskhub.liveness``) and, on RabbitMQ, every
-    queue declared before delayed delivery binds them (``taskhub.delayed_delivery``); make
-    ``celery -A <project> flower`` refuse to run without authentication."""
+    workers the liveness stamps of Redis (``taskhub.worker.liveness``); make
+    ``celery -A <project> flower`` refuse to run without authentication. What a worker
+    of ``app`` does when it starts is in ``taskhub.apps``."""
     flower.require_authentication()
     app.steps["consumer"].add(RedisLiveness)
-    worker_init.connect(declare_all_queues, dispatch_uid="taskhub.declare_all_queues")
     if app.configured:
         _install(app)
     else:
         app.on_after_configure.connect(_on_after_configure, sender=app, weak=False)
-    _configured.add(app)
+    configured.mark(app)
     return app
-
-
-def is_configured(app: Celery) -> bool:
-    return app in _configured
-
-
-def queue_names(app: Celery) -> tuple[str, ...]:
-    """The queues ``app`` declares, as configured (the host may declare its own)."""
-    queues = app.conf.task_queues
-    return tuple(q.name for q in queues) if queues else (app.conf.task_default_queue,)
 
 
 def _on_after_configure(sender: Celery, **kwargs: Any) -> None:
@@ -204,12 +172,14 @@ def _on_after_configure(sender: Celery, **kwargs: Any) -> None:
 
 def with_taskhub_router(routes: Any) -> tuple:
     """The host's routes (``CELERY_TASK_ROUTES`` in any form Celery takes), then
-    taskhub's router: the host's route for a task wins."""
+    taskhub's router: the host's route for a task wins. A host that lists the router
+    itself, by its name or its name before 0.2, keeps it where it put it."""
     if routes is None:
         routes = ()
     elif not isinstance(routes, list | tuple):
         routes = (routes,)
-    return tuple(routes) if ROUTER in routes else (*routes, ROUTER)
+    routes = tuple(ROUTER if route == OLD_ROUTER else route for route in routes)
+    return routes if ROUTER in routes else (*routes, ROUTER)
 
 
 def _install(app: Celery) -> None:

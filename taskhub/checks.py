@@ -13,9 +13,11 @@ from django.core import checks
 from django.core.files.storage import FileSystemStorage
 from kombu.serialization import registry
 
-from taskhub import conf, schedule, storage
-from taskhub.celery import REDIS_VISIBILITY_TIMEOUT, is_configured, queue_names
-from taskhub.queues import AMQP_SCHEMES, broker_scheme, is_redis
+from taskhub import conf, storage
+from taskhub.celery import REDIS_VISIBILITY_TIMEOUT
+from taskhub.worker import schedule
+from taskhub.worker.configured import is_configured
+from taskhub.worker.queues import AMQP_SCHEMES, broker_scheme, is_redis, queue_names
 
 REQUIRED_APPS = (
     "django.contrib.auth",
@@ -26,7 +28,7 @@ MIDDLEWARE = "taskhub.middleware.PublishAfterResponseMiddleware"
 PICKLE = {"pickle", registry.name_to_type["pickle"]}
 #: What kombu's Redis and SQS transports use when ``visibility_timeout`` is not set.
 KOMBU_VISIBILITY_TIMEOUT = 3600
-#: Redis: below this, a live worker's liveness stamps (``taskhub.liveness``) have too
+#: Redis: below this, a live worker's liveness stamps (``taskhub.worker.liveness``) have too
 #: little margin over a busy moment of its event loop.
 MIN_REDIS_VISIBILITY_TIMEOUT = 8
 

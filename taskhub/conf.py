@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_DELIVERIES": 3,
     # Seconds after which an outbox message published but never started is published
     # again (the broker lost it). Far longer than Redis takes to bring back a dead
-    # worker's messages (about 20 s, taskhub.liveness); a message that merely waits
+    # worker's messages (about 20 s, taskhub.worker.liveness); a message that merely waits
     # longer than this in a backlog gets one duplicate per period, which its idempotent
     # task makes a no-op.
     "OUTBOX_REDELIVER_AFTER": 15 * 60,

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from taskhub import outbox
+from taskhub.delivery import outbox
 
 
 class PublishAfterResponseMiddleware:

@@ -219,7 +219,7 @@ class DjangoTaskResult(models.Model):
 
 class TaskFailure(models.Model):
     """A taskhub task that failed for good (retries spent, or an error no retry helps),
-    recorded by the worker itself (``taskhub.failures.record``): the status page and
+    recorded by the worker itself (``taskhub.ops.failures.record``): the status page and
     Requeue work whatever result backend the host uses, including one that keeps no
     failures taskhub can read (Redis, RPC). Purged after ``RESULT_RETENTION_DAYS``."""
 

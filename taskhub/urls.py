@@ -3,14 +3,16 @@
 
 from django.urls import path
 
-from taskhub import api_urls, status, views
+from taskhub import api_urls
+from taskhub.ops import views as ops
+from taskhub.reports import views as reports
 
 app_name = "taskhub"
 
 urlpatterns = [
-    path("taskhub/", status.status_page, name="status"),
-    path("taskhub/<str:action>/<str:key>/", status.status_action, name="status-action"),
-    path("reports/", views.reports_page, name="reports"),
-    path("reports/<int:pk>/", views.report_page, name="report"),
+    path("taskhub/", ops.status_page, name="status"),
+    path("taskhub/<str:action>/<str:key>/", ops.status_action, name="status-action"),
+    path("reports/", reports.reports_page, name="reports"),
+    path("reports/<int:pk>/", reports.report_page, name="report"),
     *api_urls.urlpatterns,
 ]

@@ -5,7 +5,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from taskhub.tasks_api import TaskContext, task
+from taskhub.tasks_api.compat import TaskContext, task
 
 
 @task(queue_name="normal")

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from taskhub.queues import QUORUM_QUEUES
+from taskhub.worker.queues import QUORUM_QUEUES
 from tests.hosts import build_wheel
 from tests.workers import publishing_to, redis_database
 from tools.workers import purge_rabbitmq_queues, rabbitmq_vhost

@@ -19,7 +19,7 @@ from django.test import Client  # noqa: E402
 from driver_support import finished, until  # noqa: E402  (this script's own folder)
 from PIL import Image  # noqa: E402
 
-from taskhub import emails  # noqa: E402
+from taskhub.emails import sending as emails  # noqa: E402
 from taskhub.tasks import welcome  # noqa: E402
 
 TIMEOUT = 90

@@ -17,8 +17,13 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from project.demo.models import Order  # noqa: E402
-from taskhub import pg_copy, reports  # noqa: E402
+from taskhub import reports  # noqa: E402
 from taskhub.models import Report  # noqa: E402
+from taskhub.reports import (  # noqa: E402
+    csv_writer,
+    lifecycle,
+    pg_copy,
+)
 
 TRICKY = ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", "Comma, Name",
           'Quote "q"', "Line\nBreak", "Ünïcödé", "plain"]  # fmt: skip
@@ -26,13 +31,15 @@ TRICKY = ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", "Comma, 
 
 def python_rows(rows, header) -> list[list[str]]:
     out = io.StringIO(newline="")
-    reports.write_csv(header, reports.iterate(rows), out, reports.count(rows), lambda d, t: None)
+    csv_writer.write_csv(
+        header, csv_writer.iterate(rows), out, csv_writer.count(rows), lambda d, t: None
+    )
     return list(csv.reader(io.StringIO(out.getvalue(), newline="")))
 
 
 def copy_rows(rows, header) -> tuple[list[list[str]], int, list[int]]:
     progress: list[int] = []
-    sql, params = reports.sql_with_params(rows)
+    sql, params = csv_writer.sql_with_params(rows)
     with tempfile.TemporaryFile() as raw:
         count = pg_copy.copy_csv(sql, params, header, raw, lambda d, t: progress.append(d), 4)
         raw.seek(0)
@@ -71,8 +78,8 @@ def main() -> dict:
     report = Report.objects.create(
         kind="orders", params={"start": "2026-03-14", "end": "2026-03-14"}
     )
-    reports.claim(report)
-    report = reports.generate(report)
+    lifecycle.claim(report)
+    report = lifecycle.generate(report)
     return {
         "vendor": pg_copy.connection.vendor,
         "same": same,

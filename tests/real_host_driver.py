@@ -20,8 +20,9 @@ from django.test import Client  # noqa: E402
 from driver_support import finished, until  # noqa: E402  (this script's own folder)
 from shop.tasks import ping  # noqa: E402
 
-from taskhub import failures, outbox  # noqa: E402
+from taskhub.delivery import outbox  # noqa: E402
 from taskhub.models import OutboxMessage, Report  # noqa: E402
+from taskhub.ops import failures  # noqa: E402
 from taskhub.tasks import welcome  # noqa: E402
 
 TIMEOUT = 60

@@ -8,8 +8,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from project.celery import app
-from taskhub.queues import ROUTES
-from taskhub.schedule import BEAT_SCHEDULE
+from taskhub.worker.queues import ROUTES
+from taskhub.worker.schedule import BEAT_SCHEDULE
 
 # The scheduler closes database connections, which a wrapping test transaction cannot survive.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,16 +6,17 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery import app
-from taskhub import conf, emails
+from taskhub import conf
 from taskhub.celery import (
     MIN_VISIBILITY_TIMEOUT,
     REDIS_RESTORE_INTERVAL,
     REDIS_VISIBILITY_TIMEOUT,
     broker_transport_options,
 )
-from taskhub.liveness import RedisLiveness
-from taskhub.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER, DATABASE_SCHEDULER
+from taskhub.emails import sending as emails
 from taskhub.tasks import make_thumbnails, purge_task_results, welcome
+from taskhub.worker.liveness import RedisLiveness
+from taskhub.worker.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER, DATABASE_SCHEDULER
 from tests.celery_apps import new_app
 
 

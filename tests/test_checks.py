@@ -154,12 +154,12 @@ def test_manage_py_check_fails_on_an_error(settings):
 
 
 def test_a_worker_refuses_to_start_and_says_why(settings):
-    from taskhub.apps import refuse_misconfigured_worker
+    from taskhub.apps import worker_starting
 
     settings.CELERY_TASK_ACKS_LATE = False
     with pytest.raises(
         SystemExit, match=r"(?s)taskhub refuses to start this worker:.*taskhub.E004"
     ):
-        refuse_misconfigured_worker()
+        worker_starting()
     settings.SILENCED_SYSTEM_CHECKS = ["taskhub.E004"]
-    refuse_misconfigured_worker()
+    worker_starting()

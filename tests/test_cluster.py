@@ -7,7 +7,7 @@ test-artifacts/reliability.json."""
 import pytest
 from django.db import transaction
 
-from taskhub import outbox
+from taskhub.delivery import outbox
 from tests.figures import report_figures
 from tests.probe_tasks import effects, record, runs
 from tests.rabbitmq_cluster import rabbitmq_cluster

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from taskhub import outbox
+from taskhub.delivery import outbox
 from taskhub.models import OutboxMessage
 from taskhub.tasks import make_thumbnails, welcome
 from tests.redis_server import free_port

@@ -14,10 +14,10 @@ from django.core.checks import INFO, run_checks
 from django.db import transaction
 from django.utils import timezone
 
-from taskhub import conf, outbox, queues
-from taskhub.backends import broker_priority, send_unstarted
+from taskhub import conf
+from taskhub.delivery import outbox
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.tasks_api import (
+from taskhub.tasks_api.compat import (
     InvalidTask,
     TaskResultDoesNotExist,
     TaskResultStatus,
@@ -27,6 +27,9 @@ from taskhub.tasks_api import (
     task_finished,
     task_started,
 )
+from taskhub.tasks_api.messages import broker_priority
+from taskhub.tasks_api.unstarted import send_unstarted
+from taskhub.worker import queues
 from tests import api_tasks
 from tests.workers import publishing_to, redis_client, redis_database
 
@@ -133,7 +136,7 @@ def test_enqueue_in_a_transaction_goes_through_the_outbox_with_queue_priority_an
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     published = []
-    monkeypatch.setattr("taskhub.outbox.publish", published.append)
+    monkeypatch.setattr("taskhub.delivery.outbox.publish", published.append)
     later = timezone.now() + timedelta(hours=1)
     with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
         result = api_tasks.add.using(queue_name="high", priority=100, run_after=later).enqueue(1, 2)

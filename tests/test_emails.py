@@ -7,7 +7,8 @@ import pytest
 from django.core.mail.backends.locmem import EmailBackend
 from django.utils import timezone
 
-from taskhub import conf, emails
+from taskhub import conf
+from taskhub.emails import sending as emails
 from taskhub.models import SentEmail
 from taskhub.tasks import send_email, welcome
 

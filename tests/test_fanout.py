@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from taskhub import fanout, outbox
+from taskhub.delivery import fanout, outbox
 from taskhub.tasks import make_thumbnails, send_email, welcome
 from tests.probe_tasks import effects, record
 from tests.workers import publishing_to, queue_length, running_worker

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
-from taskhub import outbox, storage
+from taskhub import storage
+from taskhub.delivery import outbox
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
 from tests.figures import report_figures

@@ -16,11 +16,11 @@ from django_celery_results.models import TaskResult
 from kombu import Connection, Queue
 
 from project.celery import app
-from taskhub import failures, health
 from taskhub.models import DjangoTaskResult, OutboxMessage, TaskFailure
-from taskhub.queues import QUORUM_QUEUES
-from taskhub.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER
+from taskhub.ops import failures, health
 from taskhub.tasks import make_thumbnails, welcome
+from taskhub.worker.queues import QUORUM_QUEUES
+from taskhub.worker.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER
 from tests.redis_server import free_port
 from tests.workers import publishing_to, running_worker
 

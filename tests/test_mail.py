@@ -9,7 +9,7 @@ from django.core import mail as django_mail
 from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend
 
-from taskhub import mail
+from taskhub.emails import smtp as mail
 
 
 class CountingBackend(EmailBackend):

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from taskhub import failures, operations, reports, storage
+from taskhub import storage
 from taskhub.models import (
     DeliveryCount,
     OperatorAction,
@@ -16,6 +16,8 @@ from taskhub.models import (
     TaskFailure,
     WorkStatus,
 )
+from taskhub.ops import failures, operations
+from taskhub.reports import csv_writer, lifecycle
 from taskhub.tasks import make_thumbnails
 from tests.dead_letters import dead_letter
 from tests.orders import DAY, make_orders
@@ -131,7 +133,7 @@ def test_a_queued_report_is_cancelled_and_never_made(user, django_capture_on_com
     report = Report.objects.create(owner=user, kind="orders", params={"start": "2026-01-01",
                                    "end": "2026-01-02"})  # fmt: skip
     operations.cancel_report(report, user)
-    assert not reports.claim(report), "a worker that gets it later skips it"
+    assert not lifecycle.claim(report), "a worker that gets it later skips it"
     report.refresh_from_db()
     assert report.status == WorkStatus.CANCELLED
     with pytest.raises(operations.ActionRefused, match="is cancelled: it cannot be cancelled"):
@@ -144,8 +146,8 @@ def test_a_running_report_stops_at_its_next_progress_update_and_leaves_no_file(
     make_orders(500)
     params = {"start": DAY.isoformat(), "end": DAY.isoformat()}
     report = Report.objects.create(owner=user, kind="orders", params=params)
-    assert reports.claim(report)
-    real = reports.write_csv
+    assert lifecycle.claim(report)
+    real = csv_writer.write_csv
 
     def cancel_midway(header, rows, out, total, on_progress):
         def progress(done, total):
@@ -155,9 +157,9 @@ def test_a_running_report_stops_at_its_next_progress_update_and_leaves_no_file(
 
         return real(header, rows, out, total, progress)
 
-    monkeypatch.setattr(reports, "write_csv", cancel_midway)
-    with pytest.raises(reports.ReportCancelled):
-        reports.generate(report)
+    monkeypatch.setattr(csv_writer, "write_csv", cancel_midway)
+    with pytest.raises(lifecycle.ReportCancelled):
+        lifecycle.generate(report)
     report.refresh_from_db()
     assert (report.status, report.file.name) == (WorkStatus.CANCELLED, "")
     folder = storage.private_root() / "reports" / str(report.pk)

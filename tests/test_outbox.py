@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from taskhub import outbox
+from taskhub.delivery import outbox
 from taskhub.middleware import PublishAfterResponseMiddleware
 from taskhub.models import OutboxMessage
 from tests.probe_tasks import effects, record

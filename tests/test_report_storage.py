@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from taskhub import reports, storage
 from taskhub.models import Report, WorkStatus
+from taskhub.reports import lifecycle, registry
 from tests.orders import DAY, make_orders
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,8 @@ def test_a_report_is_written_beside_media_root_not_under_it(settings, user):
     report = Report.objects.create(
         owner=user, kind="orders", params={"start": str(DAY), "end": str(DAY)}
     )
-    reports.claim(report)
-    reports.generate(report)
+    lifecycle.claim(report)
+    lifecycle.generate(report)
     path = Path(report.file.path)
     assert path.is_file()
     assert path.is_relative_to(storage.private_root())
@@ -86,7 +87,7 @@ def test_report_files_of_0_2_in_the_public_media_are_moved_to_the_private_storag
 
 
 def test_the_signups_report_follows_the_user_model():
-    assert reports.signup_columns() == ("username", "email", "date_joined")
+    assert registry.signup_columns() == ("username", "email", "date_joined")
     assert reports.get_kind("signups").header() == ("username", "email", "date_joined")
 
 
@@ -117,6 +118,6 @@ def test_the_admin_links_a_report_file_through_the_download_view(admin_client):
 
 
 def test_a_user_model_without_date_joined_gets_a_clear_refusal_of_signups(monkeypatch):
-    monkeypatch.setattr(reports, "signup_columns", lambda: ("email",))
+    monkeypatch.setattr(registry, "signup_columns", lambda: ("email",))
     with pytest.raises(reports.ReportParamsError, match="need a date_joined field"):
-        reports.validate("signups", {"start": str(DAY), "end": str(DAY)})
+        registry.validate("signups", {"start": str(DAY), "end": str(DAY)})

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from taskhub import conf, reports
 from taskhub.models import Report, WorkStatus
+from taskhub.reports import csv_writer, lifecycle, registry
 from taskhub.tasks import generate_report, send_daily_reports
 from tests.orders import DAY, at, make_orders
 
@@ -45,7 +46,7 @@ def report_of(kind: str, owner=None, start: date = DAY, end: date = DAY) -> Repo
 )
 def test_bad_kinds_and_params_are_refused_with_the_reason(kind, params, reason):
     with pytest.raises(reports.ReportParamsError, match=re.escape(reason)):
-        reports.validate(kind, params)
+        registry.validate(kind, params)
 
 
 def test_the_orders_export_streams_every_row_in_the_range():
@@ -53,8 +54,8 @@ def test_the_orders_export_streams_every_row_in_the_range():
     make_orders(250)
     make_orders(3, DAY + timedelta(days=1))
     report = report_of("orders")
-    assert reports.claim(report)
-    reports.generate(report)
+    assert lifecycle.claim(report)
+    lifecycle.generate(report)
     report.refresh_from_db()
     assert (report.status, report.progress, report.row_count) == ("done", 100, 250)
     rows = read_csv(report)
@@ -68,16 +69,16 @@ def test_the_orders_export_streams_every_row_in_the_range():
 def test_progress_is_written_a_bounded_number_of_times(monkeypatch):
     make_orders(10_000)
     updates = []
-    real = reports.write_csv
+    real = csv_writer.write_csv
 
     def spy(header, rows, out, total, on_progress):
         return real(header, rows, out, total, lambda d, t: updates.append(d) or on_progress(d, t))
 
-    monkeypatch.setattr(reports, "write_csv", spy)
+    monkeypatch.setattr(csv_writer, "write_csv", spy)
     report = report_of("orders")
-    reports.claim(report)
-    reports.generate(report)
-    assert len(updates) == reports.PROGRESS_UPDATES
+    lifecycle.claim(report)
+    lifecycle.generate(report)
+    assert len(updates) == csv_writer.PROGRESS_UPDATES
     assert updates == sorted(updates)
 
 
@@ -85,8 +86,8 @@ def test_spreadsheet_formulas_are_neutralised_but_numbers_are_not():
     make_orders(1, name='=HYPERLINK("http://evil")', amount="-5.00")
     make_orders(1, DAY + timedelta(days=1), name="@SUM(A1)")
     report = report_of("orders", end=DAY + timedelta(days=1))
-    reports.claim(report)
-    reports.generate(report)
+    lifecycle.claim(report)
+    lifecycle.generate(report)
     rows = read_csv(report)
     assert rows[1][2] == '\'=HYPERLINK("http://evil")'
     assert rows[1][4] == "-5.00"
@@ -95,18 +96,18 @@ def test_spreadsheet_formulas_are_neutralised_but_numbers_are_not():
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@x", "\tx", "\rx"])
 def test_every_formula_prefix_is_neutralised(value):
-    assert reports.cell(value) == "'" + value
-    assert reports.cell("plain") == "plain"
-    assert reports.cell(-1) == -1
-    assert reports.cell(Decimal("-1.5")) == "-1.50"
+    assert csv_writer.cell(value) == "'" + value
+    assert csv_writer.cell("plain") == "plain"
+    assert csv_writer.cell(-1) == -1
+    assert csv_writer.cell(Decimal("-1.5")) == "-1.50"
 
 
 def test_sales_by_day_adds_up_each_day():
     make_orders(4, amount="2.50")
     make_orders(2, DAY + timedelta(days=1), amount="10.00")
     report = report_of("sales_by_day", end=DAY + timedelta(days=1))
-    reports.claim(report)
-    reports.generate(report)
+    lifecycle.claim(report)
+    lifecycle.generate(report)
     assert read_csv(report) == [
         ["day", "orders", "revenue"],
         ["2026-03-14", "4", "10.00"],
@@ -120,20 +121,20 @@ def test_signups_lists_users_who_joined_in_the_range(django_user_model):
         "out", "o@example.com", date_joined=at(DAY, 0) - timedelta(seconds=1)
     )
     report = report_of("signups")
-    reports.claim(report)
-    reports.generate(report)
+    lifecycle.claim(report)
+    lifecycle.generate(report)
     assert [row[0] for row in read_csv(report)] == ["username", "in"]
 
 
 def test_a_rerun_starts_the_file_over_instead_of_appending():
     make_orders(10)
     report = report_of("orders")
-    reports.claim(report)
-    reports.generate(report)
+    lifecycle.claim(report)
+    lifecycle.generate(report)
     first = read_csv(report)
     Report.objects.filter(pk=report.pk).update(status=WorkStatus.FAILED)
-    assert reports.claim(report)
-    reports.generate(Report.objects.get(pk=report.pk))
+    assert lifecycle.claim(report)
+    lifecycle.generate(Report.objects.get(pk=report.pk))
     report.refresh_from_db()
     assert read_csv(report) == first
     _, files = report.file.storage.listdir(f"reports/{report.pk}")
@@ -142,9 +143,9 @@ def test_a_rerun_starts_the_file_over_instead_of_appending():
 
 def test_a_failure_is_recorded_with_its_reason():
     report = Report.objects.create(kind="orders", params={"start": "garbage", "end": "x"})
-    reports.claim(report)
+    lifecycle.claim(report)
     with pytest.raises(reports.ReportParamsError):
-        reports.generate(report)
+        lifecycle.generate(report)
     report.refresh_from_db()
     assert report.status == "failed"
     assert "is not a YYYY-MM-DD date" in report.error
@@ -152,25 +153,25 @@ def test_a_failure_is_recorded_with_its_reason():
 
 def test_only_one_of_two_concurrent_runs_claims_a_report():
     report = report_of("orders")
-    assert reports.claim(report) is True
-    assert reports.claim(report) is False
+    assert lifecycle.claim(report) is True
+    assert lifecycle.claim(report) is False
 
 
 def test_a_redelivery_takes_over_a_running_report_at_once():
     report = report_of("orders")
-    assert reports.claim(report) is True
-    assert reports.claim(report) is False, "a second delivery of a live run"
-    assert reports.claim(report, takeover=True) is True, "the broker redelivered it"
+    assert lifecycle.claim(report) is True
+    assert lifecycle.claim(report) is False, "a second delivery of a live run"
+    assert lifecycle.claim(report, takeover=True) is True, "the broker redelivered it"
     report.status = "done"
     report.save()
-    assert reports.claim(report, takeover=True) is False, "a done report is not made again"
+    assert lifecycle.claim(report, takeover=True) is False, "a done report is not made again"
 
 
 @pytest.mark.parametrize(("redelivered", "status"), [(False, "running"), (True, "done")])
 def test_generate_report_takes_over_a_running_report_only_when_redelivered(redelivered, status):
     make_orders(3)
     report = report_of("orders")
-    reports.claim(report)
+    lifecycle.claim(report)
     generate_report.push_request(id="r-1", delivery_info={"redelivered": redelivered})
     try:
         generate_report.run(report.pk)
@@ -182,10 +183,10 @@ def test_generate_report_takes_over_a_running_report_only_when_redelivered(redel
 
 def test_a_run_abandoned_by_a_dead_worker_can_be_claimed_again():
     report = report_of("orders")
-    reports.claim(report)
+    lifecycle.claim(report)
     stale = timezone.now() - timedelta(seconds=conf.time_limit("reports").hard + 1)
     Report.objects.filter(pk=report.pk).update(started_at=stale)
-    assert reports.claim(report) is True
+    assert lifecycle.claim(report) is True
 
 
 def test_the_task_emails_the_requester_a_link_when_done(
@@ -271,12 +272,12 @@ def test_a_host_registers_a_report_kind_from_raw_sql(user):
     )
     try:
         report = report_of(kind.name, owner=user)
-        assert reports.claim(report)
-        reports.generate(report)
+        assert lifecycle.claim(report)
+        lifecycle.generate(report)
         assert read_csv(report) == [["n", "label"], ["1", str(DAY)], ["2", "'=cmd"]]
         assert report.row_count == 2
     finally:
-        reports._registry.pop(kind.name)
+        registry._registry.pop(kind.name)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -291,9 +292,9 @@ def test_on_sqlite_progress_is_written_while_other_connections_commit(settings, 
         pytest.skip("SQLite's WAL snapshots only")
     make_orders(12_000)
     report = report_of("orders")
-    assert reports.claim(report)
+    assert lifecycle.claim(report)
     other = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=20)
-    real = reports.write_csv
+    real = csv_writer.write_csv
     progress: list[int] = []
 
     def with_commits_elsewhere(header, rows, out, total, on_progress):
@@ -305,8 +306,8 @@ def test_on_sqlite_progress_is_written_while_other_connections_commit(settings, 
 
         return real(header, rows, out, total, progress_after_a_commit)
 
-    monkeypatch.setattr(reports, "write_csv", with_commits_elsewhere)
-    reports.generate(report)
+    monkeypatch.setattr(csv_writer, "write_csv", with_commits_elsewhere)
+    lifecycle.generate(report)
     other.close()
     report.refresh_from_db()
     assert (report.status, report.row_count) == ("done", 12_000)

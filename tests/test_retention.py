@@ -8,8 +8,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from taskhub import retention
 from taskhub.models import DjangoTaskResult, Image, Report, Thumbnail
+from taskhub.ops import retention
 from taskhub.tasks import purge_expired_files, purge_task_results
 
 pytestmark = pytest.mark.django_db

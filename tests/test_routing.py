@@ -4,7 +4,7 @@ import pytest
 from celery import Celery
 
 from project.celery import app
-from taskhub.queues import HIGH, LOW, NORMAL, ROUTES, TASK_QUEUES
+from taskhub.worker.queues import HIGH, LOW, NORMAL, ROUTES, TASK_QUEUES
 from tests.celery_apps import new_app
 
 
@@ -44,14 +44,17 @@ def test_an_unrouted_task_goes_to_normal():
     assert queue_of(app, "someone_else.unrouted") == NORMAL
 
 
-def test_a_settings_override_wins_over_taskhub_routes(settings):
-    settings.CELERY_TASK_ROUTES = [
-        {"taskhub.welcome": {"queue": NORMAL}},
-        "taskhub.queues.route_task",
-    ]
+@pytest.mark.parametrize(
+    "router", ["taskhub.worker.queues.route_task", "taskhub.queues.route_task"]
+)
+def test_a_settings_override_wins_over_taskhub_routes(settings, router):
+    """The router listed by the host, under its name or its name before 0.2 (older
+    READMEs showed it), keeps its place after the host's own route."""
+    settings.CELERY_TASK_ROUTES = [{"taskhub.welcome": {"queue": NORMAL}}, router]
     overridden = new_app()
     assert queue_of(overridden, "taskhub.welcome") == NORMAL
     assert queue_of(overridden, "taskhub.make_thumbnails") == LOW
+    assert overridden.conf.task_routes[-1] == "taskhub.worker.queues.route_task"
 
 
 def test_a_host_routes_table_alone_keeps_taskhubs_routes_behind_it(settings):

@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 from PIL import JpegImagePlugin
 
-from taskhub import thumbnails
+from taskhub.images import thumbnails
 from taskhub.models import Image, Thumbnail, WorkStatus
 from taskhub.tasks import make_thumbnails
 from tests.images import image_bytes, palette_png_with_transparency

@@ -13,7 +13,7 @@ from kombu import Connection
 
 from project.settings import filesystem_broker_options
 from taskhub import celery as taskhub_celery
-from taskhub.health import queue_depth
+from taskhub.ops.health import queue_depth
 from tools.workers import Worker, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import json
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
-from taskhub import failures, health
+from taskhub.ops import failures, health
 
 RECENT_FAILURES = 10
 

@@ -1,9 +1,11 @@
+"""The upload form: what the upload service asks of a file before it keeps it."""
+
 import logging
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from taskhub import thumbnails
+from taskhub.images import thumbnails
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ host's own ``CELERY_TASK_ROUTES``, so a host's route for a taskhub task wins.
 
 from typing import Any
 
+from celery import Celery
 from kombu import Exchange, Queue
 
 LOW = "low"
@@ -69,3 +70,23 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
     """Celery router: the queue of a taskhub task, or None to let the next router decide."""
     queue = ROUTES.get(name)
     return {"queue": queue} if queue else None
+
+
+def host_default_queue(app: Celery) -> Queue:
+    """The queue the host's own unrouted tasks go to (``celery`` unless it set
+    ``task_default_queue``), declared exactly as Celery declares it when no
+    ``task_queues`` are set: declaring taskhub's queues must not strand it."""
+    conf = app.conf
+    arguments = {"x-queue-type": "quorum"} if conf.task_default_queue_type == "quorum" else None
+    return Queue(
+        conf.task_default_queue,
+        Exchange(conf.task_default_exchange, conf.task_default_exchange_type),
+        routing_key=conf.task_default_routing_key,
+        queue_arguments=arguments,
+    )
+
+
+def queue_names(app: Celery) -> tuple[str, ...]:
+    """The queues ``app`` declares, as configured (the host may declare its own)."""
+    queues = app.conf.task_queues
+    return tuple(q.name for q in queues) if queues else (app.conf.task_default_queue,)

@@ -21,6 +21,12 @@ from taskhub.models import Image, Thumbnail, WorkStatus
 EXTENSIONS = {"jpeg": "jpg"}
 
 
+def extension(fmt: str) -> str:
+    """The file extension of Pillow's format ``fmt`` (``JPEG`` or ``jpeg``: ``jpg``)."""
+    fmt = fmt.lower()
+    return EXTENSIONS.get(fmt, fmt)
+
+
 class ThumbnailError(Exception):
     """The original is not an image Pillow can safely decode."""
 
@@ -130,7 +136,7 @@ def render(
 
 
 def thumbnail_name(image_id: int, size: int, fmt: str) -> str:
-    return f"images/thumbnails/{image_id}/{size}.{EXTENSIONS.get(fmt, fmt)}"
+    return f"images/thumbnails/{image_id}/{size}.{extension(fmt)}"
 
 
 def _render_original(image: Image) -> Rendered:

@@ -18,11 +18,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
-from taskhub import conf, mail, reports
-from taskhub.models import Report, SentEmail
+from taskhub import conf
+from taskhub.emails import smtp
+from taskhub.models import SentEmail
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def send_once(
     message.attach_alternative(html, "text/html")
     try:
         if connection is None:
-            mail.send(message)
+            smtp.send(message)
         else:
             message.send()
     except Exception as exc:
@@ -168,45 +168,3 @@ def send_welcome(username: str, connection: Any = None) -> Outcome:
         user=user,
         connection=connection,
     )
-
-
-def absolute_url(path: str) -> str:
-    return conf.get("SITE_URL").rstrip("/") + path
-
-
-def download_url(report: Report) -> str:
-    return absolute_url(reverse("taskhub:report-download", args=[report.pk]))
-
-
-def report_ready_message(report: Report) -> dict[str, Any]:
-    """The ``send_email`` arguments of the owner's "your report is ready" email."""
-    return {
-        "to": email_address(report.owner),
-        "template": "report_ready",
-        "context": {
-            "kind": reports.get_kind(report.kind).title,
-            "rows": report.row_count,
-            "url": download_url(report),
-        },
-        "key": f"report_ready:{report.pk}",
-    }
-
-
-def daily_report_messages(report: Report, recipients: list[str]) -> list[dict[str, Any]]:
-    """The ``send_email`` arguments of a daily report's email to each recipient."""
-    day = report.params["start"]
-    context = {
-        "title": reports.get_kind(report.kind).title,
-        "day": day,
-        "rows": report.row_count,
-        "url": download_url(report),
-    }
-    return [
-        {
-            "to": recipient,
-            "template": "daily_report",
-            "context": context,
-            "key": f"daily:{report.kind}:{day}:{recipient}",
-        }
-        for recipient in recipients
-    ]

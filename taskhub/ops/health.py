@@ -19,9 +19,10 @@ from django_celery_results.models import TaskResult
 from kombu import Connection
 from kombu.transport import virtual
 
-from taskhub import conf, outbox, schedule
-from taskhub.celery import queue_names
-from taskhub.queues import broker_scheme
+from taskhub import conf
+from taskhub.delivery import outbox
+from taskhub.worker import schedule
+from taskhub.worker.queues import broker_scheme, queue_names
 
 
 def queue_depth(connection: Connection, queue: str) -> int:

@@ -3,7 +3,7 @@
 The staff page renders from the database alone, at once; the broker's and the workers'
 facts (a broadcast ping that takes up to ``TASKHUB_HEALTH_TIMEOUT``) are fetched by the
 page from ``/health/`` after it has loaded. Its buttons requeue, republish and cancel
-(``taskhub.operations``).
+(``taskhub.ops.operations``).
 """
 
 import hmac
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from taskhub import conf, failures, health, operations
+from taskhub import conf
 from taskhub.models import (
     DeliveryCount,
     OperatorAction,
@@ -28,6 +28,7 @@ from taskhub.models import (
     TaskFailure,
     WorkStatus,
 )
+from taskhub.ops import failures, health, operations
 
 RECENT = 20
 #: An outbox message not started this long after it was written is shown as stuck.

@@ -13,7 +13,7 @@ from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from taskhub import outbox
+from taskhub.delivery import outbox
 from taskhub.models import (
     DeliveryCount,
     OperatorAction,

@@ -13,6 +13,12 @@ from typing import Any
 from celery import current_task
 
 OUTSIDE = "-"
+#: ``task_name`` and ``task_id`` are on every record, "-" outside tasks. A constant a
+#: settings module may import (``LOGGING``'s formatter): this module imports nothing of
+#: taskhub's.
+LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s] %(name)s: %(message)s"
+)
 
 
 def task_fields() -> tuple[str, str]:

@@ -1,10 +1,11 @@
 """Django Tasks API results, stored in ``DjangoTaskResult``, and running one on a worker.
 
-The service behind ``taskhub.run_django_task``: it knows nothing of Celery. A run
-claims its stored result (READY, or RUNNING left behind by a worker that died), calls
-the function (with its context when it takes one), stores the return value or the
-error, and sends Django's ``task_started`` and ``task_finished`` signals. A result
-already SUCCESSFUL or FAILED is not run again, so a redelivered message is a no-op.
+The service behind ``taskhub.run_django_task`` (``taskhub.tasks_api.tasks``): it knows
+nothing of Celery. A run claims its stored result (READY, or RUNNING left behind by a
+worker that died), calls the function (with its context when it takes one), stores the
+return value or the error, and sends Django's ``task_started`` and ``task_finished``
+signals. A result already SUCCESSFUL or FAILED is not run again, so a redelivered
+message is a no-op.
 """
 
 import asyncio
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from taskhub.models import DjangoTaskResult
-from taskhub.tasks_api import (
+from taskhub.tasks_api.compat import (
     RESULT_FIELDS,
     SUCCEEDED,
     Task,

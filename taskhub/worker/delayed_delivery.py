@@ -6,28 +6,23 @@ makes at start, for every queue of the app. A queue that does not exist yet cann
 bound: the worker logs "Native delayed delivery will not be available", and a message
 due for that queue is dropped by the broker. Measured on a new broker: a countdown
 task for ``high``, sent while only a ``normal`` worker had ever started, was lost. So
-every worker first declares all of the app's queues (``worker_init``), and each binding
-then succeeds.
+every worker of a taskhub app first declares all of the app's queues (when it starts:
+``taskhub.apps``), and each binding then succeeds.
 """
 
 import logging
-from typing import Any
 
+from celery import Celery
 from celery.utils.quorum_queues import detect_quorum_queues
 from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
 
 
-def declare_all_queues(sender: Any, **kwargs: Any) -> None:
-    """``worker_init`` receiver: declare every queue of a taskhub app on RabbitMQ (quorum
-    queues), before the worker's delayed-delivery step binds them. A broker that does not
-    answer is logged: the worker's own connection retries then take over."""
-    from taskhub.celery import is_configured
-
-    app = sender.app
-    if not is_configured(app):
-        return
+def declare_all_queues(app: Celery) -> None:
+    """Declare every queue of ``app`` on RabbitMQ (quorum queues), before the worker's
+    delayed-delivery step binds them. A broker that does not answer is logged: the
+    worker's own connection retries then take over."""
     with app.connection_for_write() as connection:
         if not detect_quorum_queues(app, connection.transport.driver_type)[0]:
             return

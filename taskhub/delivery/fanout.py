@@ -1,0 +1,190 @@
+"""Send one task many times (a newsletter to 100,000 users) at a fraction of the cost of
+a ``.delay()`` loop.
+
+``.delay()`` does per message what only needs doing once: it resolves the route, reads
+a dozen settings (through Django's settings, missing ones by exception), builds a
+``saferepr`` of the arguments and fires the publish signals. ``send_many`` resolves the
+route and builds Celery's message headers once, then per call only serialises the
+arguments and publishes. Workers cannot tell these messages from ``.delay()``'s. What
+is skipped: routers that look at the arguments, the ``before/after_task_publish``
+signals, and the arguments' preview that Flower shows (``argsrepr`` is left empty).
+A ``countdown`` is counted from the start of the call, for every message.
+
+On Redis, ``batch_size`` messages go in one ``LPUSH`` (see ``redis_messages``); on any
+other broker, through kombu's ``Producer.batch``.
+
+This is not the outbox: call it after your transaction has committed (from a task, or
+``transaction.on_commit``). If the broker fails midway, the exception propagates and
+the unsent batch is dropped; the tasks are idempotent, so send the whole list again.
+"""
+
+import json
+from base64 import b64encode
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from celery import Task
+from celery.utils.nodenames import anon_nodename
+from kombu import Queue
+from kombu.serialization import dumps as serialize
+from kombu.utils.uuid import uuid
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+# Options that go into the message itself rather than to the broker.
+MESSAGE_OPTIONS = ("countdown", "eta", "expires", "time_limit", "soft_time_limit")
+# Stand-ins in the message template, replaced per message; none needs JSON escaping.
+TASK_ID, BODY, DELIVERY_TAG = "@taskhub-task-id@", "@taskhub-body@", "@taskhub-delivery-tag@"
+
+
+def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **options: Any) -> int:
+    """Publish ``task(*args, **kwargs)`` for every ``(args, kwargs)``; return how many.
+
+    ``options`` (``queue``, ``countdown``, ``priority``...) apply to every message; in
+    eager mode each call runs inline, as ``.delay()`` would.
+    """
+    app = task.app
+    if app.conf.task_always_eager:
+        calls = list(calls)
+        for args, kwargs in calls:
+            task.apply_async(args, kwargs, **options)
+        return len(calls)
+    route = app.amqp.router.route(dict(options), task.name, (), {})
+    queue = route.pop("queue")
+    message_options = {
+        "time_limit": task.time_limit,
+        "soft_time_limit": task.soft_time_limit,
+        **{k: route.pop(k) for k in MESSAGE_OPTIONS if k in route},
+    }
+    # Celery's own message for this task, with stand-ins for what differs per call.
+    headers, properties, (_, _, embed), _ = app.amqp.as_task_v2(
+        TASK_ID,
+        task.name,
+        argsrepr="",
+        kwargsrepr="",
+        origin=anon_nodename(),
+        ignore_result=task.ignore_result,
+        reply_to=app.thread_oid,
+        **message_options,
+    )
+    message = Message(headers, properties, embed, app.conf.task_serializer)
+    with app.producer_or_acquire() as producer:
+        producer.maybe_declare(queue)
+        if lpush_ready(producer, queue, route):
+            return push_to_redis(producer.channel, queue.name, message, calls, batch_size)
+        return publish_in_batches(producer, queue, route, message, calls, batch_size)
+
+
+class Message:
+    """One task's message, filled in per call with a new task id and the arguments."""
+
+    def __init__(self, headers: dict, properties: dict, embed: dict, serializer: str) -> None:
+        self.headers = headers
+        self.properties = properties
+        self.embed = embed
+        self.serializer = serializer
+
+    def body(self, args: Any, kwargs: Any) -> Any:
+        if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
+            raise TypeError(
+                f"each call must be (args tuple, kwargs dict), not {args!r}, {kwargs!r}"
+            )
+        return (args, kwargs, self.embed)
+
+    def filled(self, task_id: str) -> tuple[dict, dict]:
+        """Headers and properties for ``task_id``."""
+        headers = {k: task_id if v == TASK_ID else v for k, v in self.headers.items()}
+        properties = {k: task_id if v == TASK_ID else v for k, v in self.properties.items()}
+        return headers, properties
+
+
+def lpush_ready(producer: Any, queue: Queue, route: dict[str, Any]) -> bool:
+    """Whether messages for ``queue`` can be written straight into its Redis list.
+
+    Only in the case kombu's Redis transport itself writes one plain ``LPUSH``: a direct
+    exchange (so the list is the queue's name), no priority (which picks another list)
+    and no queue expiry (which adds a ``PEXPIRE``), on a client that never replays a
+    command it is unsure about (kombu's own condition for batching).
+    """
+    return (
+        producer.connection.transport.driver_type == "redis"
+        and queue.exchange.type == "direct"
+        and not route.get("priority")
+        and not queue.expires
+        and producer.channel.supports_batch_publish
+    )
+
+
+def push_to_redis(
+    channel: Any, queue_name: str, message: Message, calls: Iterable[Call], batch_size: int
+) -> int:
+    sent = 0
+    encoded = redis_messages(message, queue_name, calls)
+    while batch := list(islice(encoded, batch_size)):
+        channel.client.lpush(queue_name, *batch)
+        sent += len(batch)
+    return sent
+
+
+def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> Iterator[str]:
+    """Each call's message as kombu's Redis transport stores it in a queue's list.
+
+    The same JSON object ``Producer.publish`` makes (the body serialised, then base64,
+    within an envelope of headers and properties), written once as a template and
+    filled in per message; ``tests/test_fanout.py`` compares it with kombu's, so a change
+    in kombu's format fails a test instead of a worker. A delivery tag only has to be
+    unique (it keys the transport's unacknowledged set): one random prefix per call and
+    a counter make it so.
+    """
+    content_type, content_encoding, _ = serialize((), serializer=message.serializer)
+    template = json.dumps(
+        {
+            "body": BODY,
+            "content-encoding": content_encoding,
+            "content-type": content_type,
+            "headers": message.headers,
+            "properties": {
+                **message.properties,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue_name},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": DELIVERY_TAG,
+            },
+        }
+    )
+    tag_prefix = uuid()
+    for number, (args, kwargs) in enumerate(calls):
+        _, _, data = serialize(message.body(args, kwargs), serializer=message.serializer)
+        body = b64encode(data.encode() if isinstance(data, str) else data).decode()
+        yield (
+            template.replace(TASK_ID, uuid())
+            .replace(BODY, body)
+            .replace(DELIVERY_TAG, f"{tag_prefix}.{number}")
+        )
+
+
+def publish_in_batches(
+    producer: Any,
+    queue: Queue,
+    route: dict[str, Any],
+    message: Message,
+    calls: Iterable[Call],
+    batch_size: int,
+) -> int:
+    direct = queue.exchange.type == "direct"
+    publish_options = {
+        "exchange": "" if direct else queue.exchange.name,
+        "routing_key": queue.name if direct else queue.routing_key,
+        "serializer": message.serializer,
+        "delivery_mode": queue.exchange.delivery_mode or 2,
+        **route,
+    }
+    sent = 0
+    with producer.batch(max_size=batch_size):
+        for args, kwargs in calls:
+            headers, properties = message.filled(uuid())
+            body = message.body(args, kwargs)
+            producer.publish(body, headers=headers, **properties, **publish_options)
+            sent += 1
+    return sent

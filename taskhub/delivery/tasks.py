@@ -1,0 +1,16 @@
+"""The outbox relay, as a task: beat runs it every 30 s, and every worker when it starts."""
+
+from celery import shared_task
+
+from taskhub.delivery import outbox
+from taskhub.delivery.base import TaskhubTask
+
+
+@shared_task(base=TaskhubTask, name="taskhub.relay_outbox")
+def relay_outbox() -> dict[str, int]:
+    """The outbox's waiting and lost messages, after what the receivers of
+    ``outbox.relay_starting`` handed it."""
+    counts: dict[str, int] = {}
+    for _, handed_over in outbox.relay_starting.send(sender=relay_outbox):
+        counts |= handed_over
+    return {**outbox.relay_pending(), **counts}

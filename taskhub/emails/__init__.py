@@ -1,0 +1,1 @@
+"""Email: the send-once service, the SMTP connection it sends on, and the tasks."""

@@ -1,0 +1,18 @@
+"""The thumbnail task."""
+
+from typing import Any
+
+from celery import shared_task
+
+from taskhub.delivery.base import DatabaseTask
+from taskhub.images import thumbnails
+from taskhub.models import Image
+
+
+@shared_task(base=DatabaseTask, name="taskhub.make_thumbnails", family="thumbnails")
+def make_thumbnails(image_id: int) -> dict[str, Any]:
+    image = Image.objects.filter(pk=image_id, deleted_at__isnull=True).first()
+    if image is None:
+        raise LookupError(f"image {image_id} does not exist")
+    image = thumbnails.make_thumbnails(image)
+    return {"image": image.pk, "status": image.status, "thumbnails": image.thumbnails.count()}

@@ -1,0 +1,63 @@
+"""Service: take an uploaded image, or refuse it in words a person understands, and
+queue its thumbnails with it; delete an image.
+
+Called the same way from the JSON API and any page of the host's. The original is saved
+under a name of its own (the user's file name is kept only as ``original_name``) and
+its thumbnails are queued through the outbox, in the transaction that saves the row.
+"""
+
+from pathlib import PurePath
+from typing import Any
+from uuid import uuid4
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from taskhub import conf
+from taskhub.delivery import outbox
+from taskhub.images.forms import ImageUploadForm
+from taskhub.images.thumbnails import extension
+from taskhub.models import Image
+
+MAKE_THUMBNAILS = "taskhub.make_thumbnails"
+
+
+class UploadRefused(ValueError):
+    """The upload is not kept. ``fields`` says why per field, as a form's errors do."""
+
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class UploadTooLarge(UploadRefused):
+    """The upload is over ``TASKHUB_MAX_UPLOAD_BYTES``."""
+
+
+def max_upload_bytes() -> int:
+    return conf.get("MAX_UPLOAD_BYTES")
+
+
+def accept(owner: Any, upload: UploadedFile | None) -> Image:
+    """Save ``upload`` as ``owner``'s image and queue its thumbnails, or UploadRefused."""
+    limit = max_upload_bytes()
+    if upload is not None and upload.size > limit:
+        raise UploadTooLarge(f"upload larger than {limit} bytes")
+    form = ImageUploadForm(files={"file": upload} if upload is not None else {})
+    if not form.is_valid():
+        raise UploadRefused("invalid upload", form.errors.get_json_data())
+    upload = form.cleaned_data["file"]
+    image = Image(owner=owner, original_name=PurePath(upload.name).name[:255])
+    name = f"{uuid4().hex}.{extension(form.cleaned_data['format'])}"
+    image.original.save(name, upload, save=False)
+    with transaction.atomic():
+        image.save()
+        outbox.enqueue(MAKE_THUMBNAILS, image.pk)
+    return image
+
+
+def delete(image: Image) -> None:
+    """Hide the image now; its files go with the nightly purge (``FILE_RETENTION_DAYS``)."""
+    image.deleted_at = timezone.now()
+    image.save(update_fields=["deleted_at"])

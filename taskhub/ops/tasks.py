@@ -1,0 +1,17 @@
+"""The nightly purges: old results and records, and expired files."""
+
+from celery import shared_task
+
+from taskhub import conf
+from taskhub.delivery.base import TaskhubTask
+from taskhub.ops import retention
+
+
+@shared_task(base=TaskhubTask, name="taskhub.purge_task_results")
+def purge_task_results() -> int:
+    return retention.purge_task_results(conf.get("RESULT_RETENTION_DAYS"))
+
+
+@shared_task(base=TaskhubTask, name="taskhub.purge_expired_files")
+def purge_expired_files() -> dict[str, int]:
+    return retention.purge_expired_files(conf.get("FILE_RETENTION_DAYS"))

@@ -1,0 +1,152 @@
+"""The report kinds: what a report of each kind contains, and the registry of them.
+
+A kind says which parameters it takes and which rows it yields: a ``QuerySet`` (of
+``values_list``) or raw ``SQL``, which ``taskhub.reports.lifecycle`` streams to CSV.
+taskhub registers one kind of its own, ``signups``.
+
+A host registers its own kinds, typically from its ``AppConfig.ready()``::
+
+    reports.register(reports.ReportKind(
+        name="orders", title="Orders", columns=("number", "created_at", "amount"),
+        rows=lambda params: Order.objects.filter(
+            created_at__range=reports.date_range(params)
+        ).values_list("number", "created_at", "amount"),
+    ))
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.utils import timezone
+
+MAX_RANGE_DAYS = 3660
+
+
+class ReportParamsError(ValueError):
+    """The kind or the parameters of a report request are not acceptable."""
+
+
+@dataclass(frozen=True)
+class SQL:
+    """Rows from raw SQL, with placeholders (``%s``) for ``params``. Never format a
+    request's values into ``sql``: pass them as ``params``."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+Rows = QuerySet | SQL
+
+
+def validate_date_range(params: Any) -> dict[str, str]:
+    """``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}``: both inclusive, at most
+    ``MAX_RANGE_DAYS`` apart. The default parameters of a report kind."""
+    if not isinstance(params, dict):
+        raise ReportParamsError("params must be an object")
+    unknown = set(params) - {"start", "end"}
+    if unknown:
+        raise ReportParamsError(f"unknown params: {sorted(unknown)}")
+    dates = {}
+    for name in ("start", "end"):
+        value = params.get(name)
+        if not isinstance(value, str):
+            raise ReportParamsError(f"params.{name} is required, as YYYY-MM-DD")
+        try:
+            dates[name] = date.fromisoformat(value)
+        except ValueError:
+            raise ReportParamsError(f"params.{name}={value!r} is not a YYYY-MM-DD date") from None
+        if dates[name] in (date.min, date.max):
+            raise ReportParamsError(f"params.{name}={value!r} is out of range")
+    if dates["end"] < dates["start"]:
+        raise ReportParamsError("params.end is before params.start")
+    if (dates["end"] - dates["start"]).days > MAX_RANGE_DAYS:
+        raise ReportParamsError(f"the range is longer than {MAX_RANGE_DAYS} days")
+    return {name: value.isoformat() for name, value in dates.items()}
+
+
+def date_range(params: dict[str, str]) -> tuple[datetime, datetime]:
+    """The half-open datetime interval, in the current time zone, of two inclusive dates."""
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(date.fromisoformat(params["start"]), time.min, tz)
+    end = datetime.combine(date.fromisoformat(params["end"]) + timedelta(days=1), time.min, tz)
+    return start, end
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """What a report of this kind contains.
+
+    ``rows(params)`` gets the parameters ``validate`` cleaned; it yields the columns
+    ``header()`` names, in that order. A ``daily`` kind is made
+    every night for the day before, and sent to ``TASKHUB_DAILY_REPORT_RECIPIENTS``.
+    """
+
+    name: str
+    title: str
+    columns: tuple[str, ...] | Callable[[], tuple[str, ...]]
+    rows: Callable[[dict[str, Any]], Rows]
+    validate: Callable[[Any], dict[str, Any]] = field(default=validate_date_range)
+    daily: bool = False
+
+    def header(self) -> tuple[str, ...]:
+        """The CSV's header: ``columns``, or what it returns when it is a function (read
+        when a report is made, for columns that depend on the project, like its user
+        model's fields)."""
+        return self.columns() if callable(self.columns) else self.columns
+
+
+_registry: dict[str, ReportKind] = {}
+
+
+def register(kind: ReportKind) -> ReportKind:
+    """Make ``kind`` available to the API, the pages and the workers.
+
+    Registering the same name twice replaces the kind (a host may replace taskhub's).
+    """
+    _registry[kind.name] = kind
+    return kind
+
+
+def kinds() -> dict[str, ReportKind]:
+    return dict(_registry)
+
+
+def get_kind(name: Any) -> ReportKind:
+    if not isinstance(name, str) or name not in _registry:
+        raise ReportParamsError(f"unknown report kind {name!r}; choose one of {sorted(_registry)}")
+    return _registry[name]
+
+
+def validate(kind: Any, params: Any) -> dict[str, Any]:
+    """Clean the parameters of a report request of ``kind``, or ReportParamsError."""
+    return get_kind(kind).validate(params)
+
+
+def signup_columns() -> tuple[str, ...]:
+    """The user model's login field, its address field and, if it has one,
+    ``date_joined``: ``username,email,date_joined`` for Django's own model,
+    ``email,date_joined`` for an email-login one."""
+    model = get_user_model()
+    names = dict.fromkeys([model.USERNAME_FIELD, model.get_email_field_name(), "date_joined"])
+    present = {field.name for field in model._meta.get_fields()}
+    return tuple(name for name in names if name in present)
+
+
+def _signups(params: dict[str, str]) -> QuerySet:
+    start, end = date_range(params)
+    users = get_user_model()._default_manager.filter(date_joined__gte=start, date_joined__lt=end)
+    return users.order_by("date_joined", "pk").values_list(*signup_columns())
+
+
+def validate_signups(params: Any) -> dict[str, str]:
+    """A date range, over a user model that records when each user joined."""
+    if "date_joined" not in signup_columns():
+        raise ReportParamsError("sign-up reports need a date_joined field on the user model")
+    return validate_date_range(params)
+
+
+register(ReportKind("signups", "Sign-ups", signup_columns, _signups, validate_signups))
