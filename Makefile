@@ -15,7 +15,7 @@ DJANGO6 := 6.0.10
 VENV6 := .venv-django6
 DJANGO6_STAMP := $(VENV6)/.dev-$(DJANGO6)-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 # The real-host test makes a Django 6.1 host of its own whichever venv runs it: once is enough.
-DJANGO6_TESTS := -m "not faults" --ignore=tests/test_cluster.py --ignore=tests/test_quickstart.py \
+DJANGO6_TESTS := -m "not faults" --ignore=tests/delivery/test_cluster.py --ignore=tests/test_quickstart.py \
 	--ignore=tests/test_real_host.py
 
 .PHONY: install install-dev run worker test test-django6 soak lint format bench clean
@@ -75,9 +75,9 @@ test-django6: $(DJANGO6_STAMP)
 # restart under load and under long tasks, a RabbitMQ cluster losing a queue's leader
 # (SOAK_TESTS="..." for some of them). Each round's figures, and only that round's, are
 # appended to test-artifacts/soak.jsonl; docs/reliability.md.
-SOAK_TESTS := tests/test_cluster.py \
-	tests/test_faults.py::test_a_redis_restart_under_a_consuming_worker_loses_nothing \
-	tests/test_faults.py::test_a_redis_restart_under_long_tasks_stops_them_and_runs_each_to_its_end_once
+SOAK_TESTS := tests/delivery/test_cluster.py \
+	tests/delivery/test_faults.py::test_a_redis_restart_under_a_consuming_worker_loses_nothing \
+	tests/delivery/test_faults.py::test_a_redis_restart_under_long_tasks_stops_them_and_runs_each_to_its_end_once
 soak: $(DEV_STAMP)
 	mkdir -p test-artifacts
 	for round in $$(seq $${SOAK_RUNS:-20}); do \

@@ -1,3 +1,7 @@
+"""The app config, and the one place that connects the signals taskhub listens to
+(``docs/architecture.md`` lists them). Imports of taskhub's modules wait for ``ready``:
+models cannot be imported before the app registry is."""
+
 from typing import Any
 
 from django.apps import AppConfig

@@ -1,4 +1,4 @@
-"""Run by tests/test_reports_postgres.py in a process of its own, on PostgreSQL: every
+"""Run by tests/reports/test_reports_postgres.py in a process of its own, on PostgreSQL: every
 report kind, written by ``pg_copy`` and by the Python writer, must parse to the same rows.
 Prints one JSON line with what it found."""
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from taskhub.models import Image, Report
-from tests.images import image_bytes
+from tests.image_files import image_bytes
 
 pytestmark = pytest.mark.django_db
 

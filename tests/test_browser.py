@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from taskhub.models import Report, SentEmail
 from tests.dead_letters import dead_letter
-from tests.images import image_bytes
+from tests.image_files import image_bytes
 from tests.orders import DAY, make_orders
 from tests.workers import ROOT, emails_sent, publishing_to, redis_database, running_worker
 from tools.workers import wait_for

@@ -5,8 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from taskhub.models import Image, Report, SentEmail, Thumbnail
-from tests.images import image_bytes
-from tests.test_reports import make_orders
+from tests.image_files import image_bytes
+from tests.orders import make_orders
 from tests.workers import emails_sent, redis_client, running_worker
 from tools.workers import wait_for
 

@@ -131,7 +131,7 @@ def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> 
 
     The same JSON object ``Producer.publish`` makes (the body serialised, then base64,
     within an envelope of headers and properties), written once as a template and
-    filled in per message; ``tests/test_fanout.py`` compares it with kombu's, so a change
+    filled in per message; ``tests/delivery/test_fanout.py`` compares it with kombu's, so a change
     in kombu's format fails a test instead of a worker. A delivery tag only has to be
     unique (it keys the transport's unacknowledged set): one random prefix per call and
     a counter make it so.

@@ -72,20 +72,20 @@ def requeue_dead_letter(delivery: DeliveryCount, actor: Any) -> OutboxMessage:
     """Send a dead-lettered task again, once, with its original arguments."""
     if delivery.dead_lettered_at is None:
         raise ActionRefused(f"{delivery.task_name}[{delivery.task_id}] is not dead-lettered")
-    task = _task(delivery.task_name)
-    target = dead_letter_target(delivery)
-    with transaction.atomic():
-        _record(OperatorAction.Verb.REQUEUE, target, actor, "", once=True)
-        return outbox.enqueue(task, *delivery.args, **delivery.kwargs)
+    return _requeue(delivery, dead_letter_target(delivery), actor)
 
 
 def requeue_failure(failure: TaskFailure, actor: Any) -> OutboxMessage:
     """Send a failed task again, once, with its original arguments."""
-    task = _task(failure.task_name)
-    target = failure_target(failure)
+    return _requeue(failure, failure_target(failure), actor)
+
+
+def _requeue(row: DeliveryCount | TaskFailure, target: str, actor: Any) -> OutboxMessage:
+    """Send ``row``'s task again through the outbox with its arguments; once per target."""
+    task = _task(row.task_name)
     with transaction.atomic():
         _record(OperatorAction.Verb.REQUEUE, target, actor, "", once=True)
-        return outbox.enqueue(task, *failure.args, **failure.kwargs)
+        return outbox.enqueue(task, *row.args, **row.kwargs)
 
 
 def republish(message: OutboxMessage, actor: Any) -> bool:

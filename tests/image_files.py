@@ -2,7 +2,10 @@
 
 import io
 
+from django.core.files.base import ContentFile
 from PIL import Image
+
+from taskhub import models
 
 
 def image_bytes(
@@ -36,3 +39,10 @@ def palette_png_with_transparency() -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", transparency=0)
     return buffer.getvalue()
+
+
+def stored_image(owner, content: bytes, name: str = "photo.jpg") -> models.Image:
+    """An uploaded image's row and original, as the upload service would leave them."""
+    image = models.Image(owner=owner, original_name=name)
+    image.original.save(name, ContentFile(content), save=True)
+    return image

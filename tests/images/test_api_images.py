@@ -6,7 +6,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from taskhub.models import Image
-from tests.images import image_bytes
+from tests.image_files import image_bytes
 
 pytestmark = pytest.mark.django_db
 URL = reverse("taskhub:api-images")

@@ -1,7 +1,7 @@
 """Django's Tasks API on taskhub's CeleryBackend, without a worker: eager mode runs a
 task inline with ImmediateBackend's semantics; without it, enqueue goes through the
 outbox in the caller's transaction, and outside one publishes at once (the outbox keeping
-what an unreachable broker refused). Real workers: tests/test_django_tasks_workers.py."""
+what an unreachable broker refused). Real workers: tests/tasks_api/test_django_tasks_workers.py."""
 
 import json
 import time

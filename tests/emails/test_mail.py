@@ -33,7 +33,7 @@ class CountingBackend(EmailBackend):
 
 @pytest.fixture(autouse=True)
 def counting(settings):
-    settings.EMAIL_BACKEND = "tests.test_mail.CountingBackend"
+    settings.EMAIL_BACKEND = "tests.emails.test_mail.CountingBackend"
     CountingBackend.opened = []
     CountingBackend.drop_after = None
     mail.discard()

@@ -22,12 +22,11 @@ from taskhub.delivery import outbox
 from taskhub.models import DeliveryCount, Image, OutboxMessage, Report, Thumbnail
 from taskhub.tasks import generate_report, make_thumbnails, send_daily_reports
 from tests.figures import report_figures
-from tests.images import image_bytes
+from tests.image_files import image_bytes, stored_image
 from tests.orders import make_orders
 from tests.probe_tasks import crash, effects, finished_runs, hang, hog, record, runs, span
 from tests.rabbitmq_cluster import Cluster
 from tests.redis_server import RedisServer
-from tests.test_thumbnails import stored_image
 from tests.workers import (
     broker_connection,
     emails_sent,

@@ -3,14 +3,13 @@
 import io
 
 import pytest
-from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 from PIL import JpegImagePlugin
 
 from taskhub.images import thumbnails
 from taskhub.models import Image, Thumbnail, WorkStatus
 from taskhub.tasks import make_thumbnails
-from tests.images import image_bytes, palette_png_with_transparency
+from tests.image_files import image_bytes, palette_png_with_transparency, stored_image
 
 SIZES = (128, 256, 512)
 
@@ -99,12 +98,6 @@ def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch):
         thumbnails.render(io.BytesIO(image_bytes(1100, 1000, fmt="PNG")), SIZES)
     with pytest.raises(thumbnails.TooManyPixels, match="decompression bomb"):
         thumbnails.render(io.BytesIO(image_bytes(3000, 3000, fmt="PNG")), SIZES)
-
-
-def stored_image(owner, content: bytes, name: str = "photo.jpg") -> Image:
-    image = Image(owner=owner, original_name=name)
-    image.original.save(name, ContentFile(content), save=True)
-    return image
 
 
 @pytest.mark.django_db

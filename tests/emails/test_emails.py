@@ -28,7 +28,7 @@ class FlakyBackend(EmailBackend):
 
 @pytest.fixture
 def flaky(settings):
-    settings.EMAIL_BACKEND = "tests.test_emails.FlakyBackend"
+    settings.EMAIL_BACKEND = "tests.emails.test_emails.FlakyBackend"
     FlakyBackend.errors = []
     return FlakyBackend.errors
 
