@@ -48,7 +48,7 @@ STATIC_DEFAULTS: dict[str, Any] = {
     "task_reject_on_worker_lost": True,
     # A worker that loses the broker cannot acknowledge what it runs, and the broker
     # gives those messages again: the worker stops them, so a redelivery always means
-    # the run that had it is gone and a report may be taken over (reports.claim).
+    # the run that had it is gone and a report may be taken over (reports.lifecycle.claim).
     # Celery 6 makes this the default.
     "worker_cancel_long_running_tasks_on_connection_loss": True,
     # One message per process: a long report never sits on a message another worker

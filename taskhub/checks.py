@@ -13,7 +13,7 @@ from django.core import checks
 from django.core.files.storage import FileSystemStorage
 from kombu.serialization import registry
 
-from taskhub import conf, storage
+from taskhub import conf, storage, task_names
 from taskhub.celery import REDIS_VISIBILITY_TIMEOUT
 from taskhub.worker import schedule
 from taskhub.worker.configured import is_configured
@@ -92,7 +92,7 @@ def check_routes(app: Celery) -> list[checks.CheckMessage]:
     declared = set(queue_names(app))
     errors = []
     for name in sorted(app.tasks):
-        if not name.startswith("taskhub."):
+        if not name.startswith(task_names.PREFIX):
             continue
         queue = app.amqp.router.route({}, name)["queue"].name
         if queue not in declared:

@@ -9,6 +9,7 @@ against its backend when the task is defined.
 
 from typing import Any
 
+from taskhub import task_names
 from taskhub.emails import sending
 from taskhub.images.tasks import make_thumbnails as thumbnails_task
 from taskhub.reports.tasks import generate_report as report_task
@@ -16,16 +17,16 @@ from taskhub.tasks_api.compat import task
 from taskhub.worker import queues
 
 
-@task(queue_name=queues.ROUTES["taskhub.welcome"])
+@task(queue_name=queues.ROUTES[task_names.WELCOME])
 def welcome(username: str) -> str:
     return sending.send_welcome(username).value
 
 
-@task(queue_name=queues.ROUTES["taskhub.make_thumbnails"])
+@task(queue_name=queues.ROUTES[task_names.MAKE_THUMBNAILS])
 def make_thumbnails(image_id: int) -> dict[str, Any]:
     return thumbnails_task.run(image_id)
 
 
-@task(queue_name=queues.ROUTES["taskhub.generate_report"])
+@task(queue_name=queues.ROUTES[task_names.GENERATE_REPORT])
 def generate_report(report_id: int) -> dict[str, Any]:
     return report_task.run(report_id)

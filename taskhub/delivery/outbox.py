@@ -26,6 +26,7 @@ from typing import Any
 
 from celery import Task, current_app
 from celery.app.task import Context
+from celery.exceptions import NotRegistered
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.dispatch import Signal
@@ -52,7 +53,13 @@ relay_starting = Signal()
 
 
 def task_name(task: Task | str) -> str:
-    return task if isinstance(task, str) else task.name
+    """A task's name; a name must be a registered task's, or ``NotRegistered`` now, in
+    the caller's code, rather than when the message is published after commit."""
+    if isinstance(task, Task):
+        return task.name
+    if task not in current_app.tasks:
+        raise NotRegistered(task)
+    return task
 
 
 def enqueue(task: Task | str, *args: Any, **kwargs: Any) -> OutboxMessage:

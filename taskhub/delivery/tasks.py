@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
+from taskhub import task_names
 from taskhub.delivery import outbox
 from taskhub.delivery.base import TaskhubTask
 
 
-@shared_task(base=TaskhubTask, name="taskhub.relay_outbox")
+@shared_task(base=TaskhubTask, name=task_names.RELAY_OUTBOX)
 def relay_outbox() -> dict[str, int]:
     """The outbox's waiting and lost messages, after what the receivers of
     ``outbox.relay_starting`` handed it."""

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from taskhub import conf
-from taskhub.emails import smtp
+from taskhub.emails import connections
 from taskhub.models import SentEmail
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def send_once(
     message.attach_alternative(html, "text/html")
     try:
         if connection is None:
-            smtp.send(message)
+            connections.send(message)
         else:
             message.send()
     except Exception as exc:

@@ -5,7 +5,7 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError
 
-from taskhub import conf
+from taskhub import conf, task_names
 from taskhub.delivery.base import RetriedTask
 from taskhub.emails import sending
 
@@ -29,12 +29,12 @@ class EmailTask(RetriedTask):
         return conf.get("EMAIL_RATE_LIMIT")
 
 
-@shared_task(base=EmailTask, name="taskhub.welcome")
+@shared_task(base=EmailTask, name=task_names.WELCOME)
 def welcome(username: str) -> str:
     return sending.send_welcome(username).value
 
 
-@shared_task(base=EmailTask, name="taskhub.send_email", bind=True)
+@shared_task(base=EmailTask, name=task_names.SEND_EMAIL, bind=True)
 def send_email(self, to: str, template: str, context: dict[str, Any], key: str = "") -> str:
     """Any templated email. Without a key, the task id makes redeliveries send once."""
     return sending.send_once(

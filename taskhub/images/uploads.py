@@ -14,13 +14,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from taskhub import conf
+from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.images.forms import ImageUploadForm
 from taskhub.images.thumbnails import extension
 from taskhub.models import Image
-
-MAKE_THUMBNAILS = "taskhub.make_thumbnails"
 
 
 class UploadRefused(ValueError):
@@ -53,7 +51,7 @@ def accept(owner: Any, upload: UploadedFile | None) -> Image:
     image.original.save(name, upload, save=False)
     with transaction.atomic():
         image.save()
-        outbox.enqueue(MAKE_THUMBNAILS, image.pk)
+        outbox.enqueue(task_names.MAKE_THUMBNAILS, image.pk)
     return image
 
 

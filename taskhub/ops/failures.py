@@ -13,12 +13,10 @@ from celery import Task
 from django.db import DatabaseError
 from django.db.models import QuerySet
 
+from taskhub import task_names
 from taskhub.models import DjangoTaskResult, TaskFailure
 
 logger = logging.getLogger(__name__)
-
-#: Only taskhub's own tasks are recorded: the host's tasks are the host's business.
-TASK_PREFIX = "taskhub."
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def record(
     the same id updates it). A database that is down loses the record, never the
     worker: the error is logged."""
     name = getattr(sender, "name", "") or ""
-    if not name.startswith(TASK_PREFIX) or exception is None:
+    if not name.startswith(task_names.PREFIX) or exception is None:
         return
     trace = str(einfo) if einfo else "".join(tb.format_exception(exception))
     try:

@@ -20,27 +20,30 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from taskhub import conf
+from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.models import Report, WorkStatus
 from taskhub.reports import csv_writer, pg_copy
-from taskhub.reports.registry import ReportKind, get_kind
-
-GENERATE_REPORT = "taskhub.generate_report"
+from taskhub.reports.registry import ReportKind, ReportParamsError, get_kind, validate
 
 
 class ReportCancelled(Exception):
     """Someone cancelled the report while it was being made."""
 
 
-def request(owner: Any, kind: Any, params: Any) -> Report:
+def request_report(owner: Any, kind: Any, params: Any) -> Report:
     """A report of ``kind`` for ``owner``, saved with its task queued (through the
-    outbox, in one transaction); ``ReportParamsError`` (or the kind's own ``validate``
-    error, a ``ValueError``) when the kind or the parameters are not acceptable."""
-    cleaned = get_kind(kind).validate(params)
+    outbox, in one transaction); ``ReportParamsError`` when the kind or the parameters
+    are not acceptable (a host kind's ``validate`` may raise any ``ValueError``)."""
+    try:
+        cleaned = validate(kind, params)
+    except ReportParamsError:
+        raise
+    except ValueError as exc:
+        raise ReportParamsError(str(exc)) from exc
     with transaction.atomic():
         report = Report.objects.create(owner=owner, kind=kind, params=cleaned)
-        outbox.enqueue(GENERATE_REPORT, report.pk)
+        outbox.enqueue(task_names.GENERATE_REPORT, report.pk)
     return report
 
 
@@ -75,6 +78,9 @@ def generate(
     on_done: Callable[[Report], None] = lambda report: None,
 ) -> Report:
     """Build the CSV of a claimed ``report``; on any error, record it as failed and re-raise.
+
+    The parameters are checked again: a row written some other way (the admin, the
+    daily job, a kind changed since) fails with the reason rather than querying with them.
 
     ``on_done(report)`` runs in the transaction that marks the report done: what follows
     from it (an email through the outbox) is committed with it, or not at all. A report

@@ -5,13 +5,11 @@ from typing import Any
 
 from django.urls import reverse
 
-from taskhub import conf
+from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.emails.sending import email_address
 from taskhub.models import Report
 from taskhub.reports.registry import get_kind
-
-SEND_EMAIL = "taskhub.send_email"
 
 
 def absolute_url(path: str) -> str:
@@ -59,10 +57,10 @@ def daily_report_messages(report: Report, recipients: list[str]) -> list[dict[st
 def email_report_ready(report: Report) -> None:
     """Queue the owner's "your report is ready" email, if the owner has an address."""
     if report.owner and email_address(report.owner):
-        outbox.enqueue(SEND_EMAIL, **report_ready_message(report))
+        outbox.enqueue(task_names.SEND_EMAIL, **report_ready_message(report))
 
 
 def email_daily_report(report: Report) -> None:
     """Queue the daily report's email to each of ``TASKHUB_DAILY_REPORT_RECIPIENTS``."""
     for message in daily_report_messages(report, conf.get("DAILY_REPORT_RECIPIENTS")):
-        outbox.enqueue(SEND_EMAIL, **message)
+        outbox.enqueue(task_names.SEND_EMAIL, **message)

@@ -2,7 +2,7 @@
 iterating rows in Python (benchmark B6), in the same constant memory.
 
 The report's query is wrapped so that PostgreSQL writes each cell as
-``reports.cell`` would: text that a spreadsheet would run as a formula gets a leading
+``reports.csv_writer.cell`` would: text that a spreadsheet would run as a formula gets a leading
 quote, amounts keep two decimals, times are written as Python writes them (UTC, ISO
 8601 with a space). The copy runs on a connection of its own, so the progress written
 meanwhile through Django's connection is seen at once; progress is measured against the

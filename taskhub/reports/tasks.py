@@ -6,13 +6,14 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from taskhub import task_names
 from taskhub.delivery.base import DatabaseTask, redelivered
 from taskhub.models import Report
 from taskhub.reports import lifecycle, notices
 from taskhub.reports.registry import kinds
 
 
-@shared_task(base=DatabaseTask, name="taskhub.generate_report", family="reports", bind=True)
+@shared_task(base=DatabaseTask, name=task_names.GENERATE_REPORT, family="reports", bind=True)
 def generate_report(self, report_id: int) -> dict[str, Any]:
     report = Report.objects.select_related("owner").filter(pk=report_id).first()
     if report is None:
@@ -26,7 +27,7 @@ def generate_report(self, report_id: int) -> dict[str, Any]:
     return {"report": report.pk, "status": report.status, "rows": report.row_count}
 
 
-@shared_task(base=DatabaseTask, name="taskhub.send_daily_reports", family="reports")
+@shared_task(base=DatabaseTask, name=task_names.SEND_DAILY_REPORTS, family="reports")
 def send_daily_reports(day: str = "") -> dict[str, Any]:
     """Yesterday's report of every kind registered as ``daily`` (in ``TIME_ZONE``),
     each made once and emailed to ``TASKHUB_DAILY_REPORT_RECIPIENTS``."""

@@ -16,7 +16,7 @@ from taskhub.api import ApiError, api_view, find, parse_json_object, visible
 from taskhub.models import Report, WorkStatus
 from taskhub.ops import operations
 from taskhub.reports import lifecycle
-from taskhub.reports.registry import kinds
+from taskhub.reports.registry import ReportParamsError, kinds
 
 
 def visible_reports(user: Any) -> Any:
@@ -70,8 +70,8 @@ def api_reports(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"reports": [report_json(r) for r in mine]})
     body = parse_json_object(request, {"kind", "params"})
     try:
-        report = lifecycle.request(request.user, body.get("kind"), body.get("params", {}))
-    except ValueError as exc:  # ReportParamsError, or a host's validate refusing
+        report = lifecycle.request_report(request.user, body.get("kind"), body.get("params", {}))
+    except ReportParamsError as exc:
         raise ApiError(400, str(exc)) from None
     status_url = reverse("taskhub:api-report", args=[report.pk])
     return JsonResponse({"id": report.pk, "status_url": status_url}, status=202)

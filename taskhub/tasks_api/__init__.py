@@ -1,2 +1,3 @@
-"""Django's Tasks API on Celery: the compat imports, the backend, the result rows, the
-runner task. Hosts name the backend ``taskhub.backends.CeleryBackend``."""
+"""Django's Tasks API on Celery: the compat imports, the message options, the backend,
+the result rows, the runner task, and the resend of results never started. Hosts name
+the backend ``taskhub.backends.CeleryBackend``."""

@@ -13,8 +13,6 @@ from taskhub.worker.queues import is_redis
 
 #: Django's name for the queue a task gets when it names none.
 DJANGO_DEFAULT_QUEUE = "default"
-#: The Celery task that runs every Django task (``taskhub.tasks_api.tasks``).
-RUN_DJANGO_TASK = "taskhub.run_django_task"
 
 
 def message_options(queue_name: str, priority: int, run_after: datetime | None) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from celery import shared_task
 
+from taskhub import task_names
 from taskhub.delivery.base import DatabaseTask
 
 
 @shared_task(
     base=DatabaseTask,
-    name="taskhub.run_django_task",
+    name=task_names.RUN_DJANGO_TASK,
     bind=True,
     family="django_tasks",
     ignore_result=True,

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from taskhub import conf
+from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.tasks_api.messages import RUN_DJANGO_TASK, message_options
+from taskhub.tasks_api.messages import message_options
 
 BACKEND = "taskhub.backends.CeleryBackend"
 #: Django's own READY status, spelled out: the Tasks API itself is optional here.
@@ -47,7 +47,9 @@ def send_unstarted(older_than: timedelta, limit: int = 1000) -> int:
     resent = [record for record in stale if record.id not in covered]
     for record in resent:
         options = message_options(record.queue_name, record.priority, run_after=None)
-        outbox.enqueue_with_options(RUN_DJANGO_TASK, [record.id], {}, task_id=record.id, **options)
+        outbox.enqueue_with_options(
+            task_names.RUN_DJANGO_TASK, [record.id], {}, task_id=record.id, **options
+        )
     return len(resent)
 
 

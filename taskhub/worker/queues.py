@@ -10,6 +10,8 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
+from taskhub import task_names
+
 LOW = "low"
 NORMAL = "normal"
 HIGH = "high"
@@ -53,16 +55,16 @@ def for_broker(broker_url: str, host_default: Queue | None = None) -> tuple[Queu
 
 
 ROUTES: dict[str, str] = {
-    "taskhub.welcome": HIGH,
-    "taskhub.send_email": NORMAL,
-    "taskhub.make_thumbnails": LOW,
-    "taskhub.generate_report": LOW,
-    "taskhub.send_daily_reports": LOW,
-    "taskhub.purge_task_results": LOW,
-    "taskhub.purge_expired_files": LOW,
-    "taskhub.relay_outbox": HIGH,
+    task_names.WELCOME: HIGH,
+    task_names.SEND_EMAIL: NORMAL,
+    task_names.MAKE_THUMBNAILS: LOW,
+    task_names.GENERATE_REPORT: LOW,
+    task_names.SEND_DAILY_REPORTS: LOW,
+    task_names.PURGE_TASK_RESULTS: LOW,
+    task_names.PURGE_EXPIRED_FILES: LOW,
+    task_names.RELAY_OUTBOX: HIGH,
     # Each message names its own queue (the Django task's queue_name); this is the fallback.
-    "taskhub.run_django_task": NORMAL,
+    task_names.RUN_DJANGO_TASK: NORMAL,
 }
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from celery.schedules import crontab
 from django.conf import settings
 
+from taskhub import task_names
+
 DATABASE_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_SCHEDULER = "celery.beat:PersistentScheduler"
 
@@ -25,19 +27,19 @@ PREFIX = "taskhub: "
 
 BEAT_SCHEDULE = {
     "taskhub: relay the outbox": {
-        "task": "taskhub.relay_outbox",
+        "task": task_names.RELAY_OUTBOX,
         "schedule": timedelta(seconds=30),
     },
     "taskhub: daily reports": {
-        "task": "taskhub.send_daily_reports",
+        "task": task_names.SEND_DAILY_REPORTS,
         "schedule": crontab(hour=1, minute=0),
     },
     "taskhub: purge expired files": {
-        "task": "taskhub.purge_expired_files",
+        "task": task_names.PURGE_EXPIRED_FILES,
         "schedule": crontab(minute=15),
     },
     "taskhub: purge old task results": {
-        "task": "taskhub.purge_task_results",
+        "task": task_names.PURGE_TASK_RESULTS,
         "schedule": crontab(hour=3, minute=30),
     },
 }

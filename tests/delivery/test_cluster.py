@@ -129,7 +129,7 @@ def test_on_a_new_broker_a_countdown_task_reaches_a_queue_whose_worker_never_sta
     """Celery's native delayed delivery routes a due message through a binding each
     worker makes at start, for every queue: a queue not declared yet could not be bound,
     and a message due for it was dropped. Every worker now declares all of taskhub's
-    queues first (``taskhub.delayed_delivery``)."""
+    queues first (``taskhub.worker.delayed_delivery``)."""
     probe_dir = tmp_path / "probe"
     probe_dir.mkdir()
     with rabbitmq_cluster(tmp_path / "node", size=1) as cluster:

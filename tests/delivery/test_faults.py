@@ -39,7 +39,7 @@ from tools.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-# Redeliver what no live worker has re-stamped for 8 s (taskhub.liveness: every 2 s),
+# Redeliver what no live worker has re-stamped for 8 s (taskhub.worker.liveness: every 2 s),
 # sweeping every second: the shortest timeout the checks allow (taskhub.E003), to keep
 # these tests short. test_a_killed_workers_tasks_run_on_another_within_30_seconds uses
 # the shipped settings.

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
+from celery.exceptions import NotRegistered
 from django.db import transaction
 from django.http import HttpResponse
 from django.test import AsyncClient
@@ -169,3 +170,13 @@ def test_under_asgi_too_the_message_is_published_when_the_request_finishes(redis
     assert response.status_code == 302
     assert OutboxMessage.objects.get().published_at is not None
     assert queue_length(redis_broker, tmp_path, "high") == 1
+
+
+def test_a_service_enqueues_by_name_and_a_name_no_task_has_is_refused_at_once():
+    """Services name the task they send; a typo fails in the caller, before any row is
+    written, instead of after commit when the message is published."""
+    message = outbox.enqueue("probe.record", "by-name")
+    assert message.task_name == "probe.record"
+    with pytest.raises(NotRegistered, match=r"probe\.recrod"):
+        outbox.enqueue("probe.recrod", "typo")
+    assert list(OutboxMessage.objects.values_list("task_name", flat=True)) == ["probe.record"]

@@ -1,5 +1,5 @@
-"""taskhub.mail: one email connection per thread, kept across sends, replaced once when
-the server dropped it."""
+"""taskhub.emails.connections: one email connection per thread, kept across sends,
+replaced once when the server dropped it."""
 
 import smtplib
 import threading
@@ -9,7 +9,7 @@ from django.core import mail as django_mail
 from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend
 
-from taskhub.emails import smtp as mail
+from taskhub.emails import connections as mail
 
 
 class CountingBackend(EmailBackend):

@@ -1,4 +1,4 @@
-"""Staff requeue, republish and cancel (taskhub.operations), from the status page and the
+"""Staff requeue, republish and cancel (taskhub.ops.operations), from the status page and the
 admin: recorded, idempotent, refused with the reason when they no longer apply."""
 
 import pytest

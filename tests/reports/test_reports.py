@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from taskhub import conf, reports
-from taskhub.models import Report, WorkStatus
+from taskhub.models import OutboxMessage, Report, WorkStatus
 from taskhub.reports import csv_writer, lifecycle, registry
 from taskhub.tasks import generate_report, send_daily_reports
 from tests.orders import DAY, at, make_orders
@@ -44,9 +44,62 @@ def report_of(kind: str, owner=None, start: date = DAY, end: date = DAY) -> Repo
         ("orders", {"start": "9999-12-30", "end": "9999-12-31"}, "'9999-12-31' is out of range"),
     ],
 )
-def test_bad_kinds_and_params_are_refused_with_the_reason(kind, params, reason):
+def test_bad_kinds_and_params_are_refused_with_the_reason(kind, params, reason, user):
     with pytest.raises(reports.ReportParamsError, match=re.escape(reason)):
-        registry.validate(kind, params)
+        lifecycle.request_report(user, kind, params)
+    assert not Report.objects.exists() and not OutboxMessage.objects.exists()
+
+
+def test_a_request_saves_the_cleaned_params_and_queues_the_report_with_it(
+    user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        report = lifecycle.request_report(user, "orders", {"start": "2026-03-04", "end": str(DAY)})
+    assert (report.owner, report.status) == (user, WorkStatus.PENDING)
+    assert report.params == {"start": "2026-03-04", "end": str(DAY)}
+    [message] = OutboxMessage.objects.all()
+    assert (message.task_name, message.args) == ("taskhub.generate_report", [report.pk])
+
+
+@pytest.fixture
+def kind_of_host(user):
+    """A host's kind whose own ``validate`` refuses with a ValueError, and whose rows
+    fail with one while the report is made."""
+
+    def refuse_odd(params):
+        if params.get("n", 0) % 2:
+            raise ValueError("n must be even")
+        return params
+
+    def rows(params):
+        raise ValueError("the warehouse database is read-only today")
+
+    kind = reports.register(reports.ReportKind("test_host", "Host", ("n",), rows, refuse_odd))
+    yield kind
+    registry._registry.pop(kind.name)
+
+
+def test_a_host_kinds_own_refusal_is_a_report_params_error(kind_of_host, user):
+    with pytest.raises(reports.ReportParamsError, match="n must be even"):
+        lifecycle.request_report(user, kind_of_host.name, {"n": 3})
+
+
+def test_a_value_error_while_the_report_is_made_is_its_failure_not_a_refusal(
+    kind_of_host, user, django_capture_on_commit_callbacks
+):
+    """In eager mode the report runs at commit, inside the request: its failure is the
+    report's (recorded, raised), never mistaken for a refused request."""
+    with (
+        pytest.raises(ValueError, match="read-only today") as raised,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        lifecycle.request_report(user, kind_of_host.name, {"n": 2})
+    assert not isinstance(raised.value, reports.ReportParamsError)
+    report = Report.objects.get()
+    assert (report.status, report.error) == (
+        WorkStatus.FAILED,
+        "ValueError: the warehouse database is read-only today",
+    )
 
 
 def test_the_orders_export_streams_every_row_in_the_range():

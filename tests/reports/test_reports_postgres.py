@@ -1,5 +1,5 @@
-"""On PostgreSQL, reports are written by COPY (``taskhub.pg_copy``): the same rows, cell
-for cell, as the Python writer, formula injection neutralised the same way."""
+"""On PostgreSQL, reports are written by COPY (``taskhub.reports.pg_copy``): the same
+rows, cell for cell, as the Python writer, formula injection neutralised the same way."""
 
 import json
 import os

@@ -26,7 +26,7 @@ def test_worker_log_lines_carry_the_task_and_a_failure_is_logged_once(redis_brok
         wait_for(lambda: "raised unexpected" in worker.log(), 30, "the failure")
         log = worker.log()
     assert emails_sent(tmp_path) == 1
-    service_line = next(line for line in log.splitlines() if "taskhub.emails: sent" in line)
+    service_line = next(line for line in log.splitlines() if "taskhub.emails.sending: sent" in line)
     assert f"taskhub.welcome[{sent.id}]" in service_line, "a service's line names its task"
     errors = [line for line in log.splitlines() if "ERROR/" in line]
     assert len(errors) == 1, errors

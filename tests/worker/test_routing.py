@@ -4,6 +4,7 @@ import pytest
 from celery import Celery
 
 from project.celery import app
+from taskhub import task_names
 from taskhub.worker.queues import HIGH, LOW, NORMAL, ROUTES, TASK_QUEUES
 from tests.celery_apps import new_app
 
@@ -29,9 +30,12 @@ def test_every_route_names_a_registered_task_and_resolves_to_its_queue(task, que
     assert queue_of(app, task) == queue
 
 
-def test_every_taskhub_task_has_a_route():
-    registered = {name for name in app.tasks if name.startswith("taskhub.")}
-    assert registered == set(ROUTES)
+def test_every_taskhub_task_has_a_route_and_its_name_is_spelled_in_one_place():
+    registered = {name for name in app.tasks if name.startswith(task_names.PREFIX)}
+    spelled = {value for key, value in vars(task_names).items() if key.isupper()} - {
+        task_names.PREFIX
+    }
+    assert registered == set(ROUTES) == spelled
 
 
 def test_the_email_a_user_waits_for_is_high_and_bulk_work_is_low():
