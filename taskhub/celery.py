@@ -70,6 +70,9 @@ STATIC_DEFAULTS: dict[str, Any] = {
     # worker's main process (benchmark B7), hence 10,000.
     "worker_max_tasks_per_child": 10_000,
     "worker_max_memory_per_child": 512 * 1024,
+    # Celery's prefork pool, which also stops when its whole process group gets SIGTERM
+    # (taskhub.worker.pool); -P threads and the others are unchanged.
+    "worker_pool": "taskhub.worker.pool:TaskPool",
     # Celery closes the database connection around every task unless told to reuse it;
     # with 32 email threads on PostgreSQL that was most of the worker's time (B3).
     "CELERY_DB_REUSE_MAX": 100,
