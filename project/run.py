@@ -4,11 +4,12 @@ On Ctrl-C honcho stops every process, and it does two things a Celery worker doe
 survive well:
 
 - It sends SIGTERM to each process's whole group, so a prefork worker's pool processes
-  die at the same time as their parent's warm shutdown begins. One of them may die
-  holding the pool's queue lock, and the main process then waits on that lock forever
-  as it exits: 1 stop in 5 hung, in a measurement. Here SIGTERM goes to the main process
+  die at the same time as their parent's warm shutdown begins: the tasks they were
+  running are cut short and come back, instead of finishing. (One of them could also
+  die holding the pool's queue lock, and the main process then waited on it forever:
+  ``taskhub.worker.pool`` now bounds that wait.) Here SIGTERM goes to the main process
   only, as systemd (``KillMode=mixed``), Docker and Kubernetes send it; the worker then
-  stops its pool itself (10 stops in 10 took 6.0-6.2 s).
+  lets its tasks finish and stops its pool itself (10 stops in 10 took 6.0-6.2 s).
 - It SIGKILLs whatever is still running 5 s after the first process stopped. A warm
   shutdown waits for the tasks that are running, and even an idle prefork worker on the
   embedded broker takes about 6 s (a 2 s blocking drain, then billiard joins its pool).
