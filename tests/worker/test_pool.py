@@ -17,7 +17,7 @@ from taskhub.models import DeliveryCount
 from taskhub.worker.pool import LOCK_WAIT, StoppingBlockingPool
 from tests.figures import report_figures
 from tests.probe_tasks import effects, record
-from tests.workers import broker_connection, redis_database, running_worker
+from tests.workers import broker_connection, running_worker
 from tools.workers import wait_for
 
 #: Stops per broker: a few in ``make test``; ``STOP_ROUNDS=100`` for a soak.
@@ -55,15 +55,6 @@ def test_a_free_lock_is_taken_and_the_inqueue_drained_as_billiard_does():
     StoppingBlockingPool._help_stuff_finish(inqueue, task_handler, [])
     assert not inqueue._reader.poll()
     task_handler.join()
-
-
-@pytest.fixture(params=["filesystem", "redis"])
-def broker_url(request):
-    if request.param == "filesystem":
-        yield "filesystem://localhost/"
-        return
-    with redis_database(10) as url:
-        yield url
 
 
 @pytest.mark.integration

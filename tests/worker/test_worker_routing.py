@@ -8,22 +8,11 @@ from tests.workers import (
     broker_connection,
     emails_sent,
     queue_length,
-    redis_database,
     running_worker,
 )
 from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(params=["redis", "filesystem"])
-def broker_url(request):
-    """A Redis database of the test's own, flushed before and after; or the embedded broker."""
-    if request.param == "filesystem":
-        yield "filesystem://localhost/"
-        return
-    with redis_database(11) as url:
-        yield url
 
 
 def test_high_worker_runs_the_high_task_and_leaves_the_low_one_queued(broker_url, tmp_path, user):
