@@ -23,7 +23,7 @@ from celery import Celery
 from django.conf import settings
 
 from taskhub import conf
-from taskhub.worker import configured, flower, queues, schedule
+from taskhub.worker import configured, flower, queues, redis_broker, schedule
 from taskhub.worker.liveness import RedisLiveness
 from taskhub.worker.log import LOG_FORMAT
 
@@ -35,11 +35,6 @@ DATABASE_RESULT_BACKEND = "django-db"
 
 #: SQS: at least this long, and at least twice the longest hard time limit.
 MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
-#: Redis: a message its worker has not re-stamped for this long is its dead worker's
-#: (``taskhub.worker.liveness``), and the sweep every ``REDIS_RESTORE_INTERVAL`` seconds puts it
-#: back on its queue: a killed worker's tasks run elsewhere within about 25 s.
-REDIS_VISIBILITY_TIMEOUT = 20
-REDIS_RESTORE_INTERVAL = 2
 
 STATIC_DEFAULTS: dict[str, Any] = {
     "task_routes": (ROUTER,),
@@ -108,13 +103,7 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
     """
     scheme = queues.broker_scheme(broker_url)
     if queues.is_redis(broker_url):
-        return {
-            "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,
-            "unacked_restore_interval": REDIS_RESTORE_INTERVAL,
-            "unacked_restore_throttle": 1,
-            "max_retries": 0,
-            "socket_connect_timeout": 2,
-        }
+        return dict(redis_broker.OPTIONS)
     if scheme == "sqs":
         return {"visibility_timeout": visibility_timeout()}
     if scheme in queues.AMQP_SCHEMES:
@@ -133,6 +122,9 @@ class TaskhubDefaults(Mapping):
         self.app = app
         self.computed = {
             "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
+            "broker_transport": lambda: redis_broker.transport_for(
+                self.app.conf.broker_url, self.app.conf.broker_use_ssl
+            ),
             "task_queues": lambda: queues.for_broker(
                 self.app.conf.broker_url, queues.host_default_queue(self.app)
             ),
@@ -161,6 +153,7 @@ def configure(app: Celery) -> Celery:
     of ``app`` does when it starts is in ``taskhub.apps``."""
     flower.require_authentication()
     app.steps["consumer"].add(RedisLiveness)
+    redis_broker.use_connection_class(app)
     if app.configured:
         _install(app)
     else:

@@ -14,8 +14,7 @@ from django.core.files.storage import FileSystemStorage
 from kombu.serialization import registry
 
 from taskhub import conf, storage, task_names
-from taskhub.celery import REDIS_VISIBILITY_TIMEOUT
-from taskhub.worker import schedule
+from taskhub.worker import redis_broker, schedule
 from taskhub.worker.configured import is_configured
 from taskhub.worker.queues import AMQP_SCHEMES, broker_scheme, is_redis, queue_names
 
@@ -111,7 +110,9 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
     errors = []
     scheme = broker_scheme(app.conf.broker_url)
     options = app.conf.broker_transport_options or {}
-    timeout = options.get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
+    own_transport = app.conf.broker_transport in redis_broker.TRANSPORT_NAMES
+    default = redis_broker.VISIBILITY_TIMEOUT if own_transport else KOMBU_VISIBILITY_TIMEOUT
+    timeout = options.get("visibility_timeout", default)
     if is_redis(app.conf.broker_url) and timeout < MIN_REDIS_VISIBILITY_TIMEOUT:
         errors.append(
             checks.Error(
@@ -119,7 +120,7 @@ def check_delivery(app: Celery) -> list[checks.CheckMessage]:
                 f"{MIN_REDIS_VISIBILITY_TIMEOUT}s: a live worker's re-stamps (every quarter "
                 "of it) could come too late, and its running tasks go to a second worker.",
                 hint="Raise CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'], or leave "
-                f"it to taskhub ({REDIS_VISIBILITY_TIMEOUT}s).",
+                f"it to taskhub ({redis_broker.VISIBILITY_TIMEOUT}s).",
                 id="taskhub.E003",
             )
         )

@@ -68,3 +68,11 @@ def rabbitmq_url(rabbitmq_session_url):
 def wheel(tmp_path_factory) -> Path:
     """taskhub's wheel, built once for every test that installs it in a host project."""
     return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture
+def probe_dir(tmp_path) -> Path:
+    """Where ``tests.probe_tasks`` record their runs and effects."""
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    return folder

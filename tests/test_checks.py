@@ -75,6 +75,16 @@ def test_kombus_own_visibility_timeout_counts_when_the_host_sets_none(settings):
     assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
 
 
+def test_on_redis_taskhubs_transport_fills_in_the_visibility_timeout(settings):
+    """A Sentinel host's options name the master and nothing else: taskhub's transport
+    brings its 20 s, which passes; kombu's own transport would bring an hour."""
+    settings.CELERY_BROKER_URL = "sentinel://127.0.0.1:26379"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": "mymaster"}
+    assert checks.celery_errors(new_app()) == []
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": "x", "visibility_timeout": 5}
+    assert ids(checks.celery_errors(new_app())) == ["taskhub.E003"]
+
+
 def test_acks_late_off_is_e004(settings):
     settings.CELERY_TASK_ACKS_LATE = False
     assert ids(checks.celery_errors(new_app())) == ["taskhub.E004"]

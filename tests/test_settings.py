@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from taskhub.celery import REDIS_VISIBILITY_TIMEOUT
+from taskhub.worker.redis_broker import VISIBILITY_TIMEOUT
 from tests.workers import ROOT
 
 PRODUCTION = {
@@ -48,7 +48,7 @@ def test_redis_url_with_a_password_is_taken_as_is(tmp_path):
     result = run(["-c", PROBE], {"CELERY_BROKER_URL": url}, tmp_path)
     facts = json.loads(result.stdout)
     assert facts["broker"] == url
-    assert facts["options"]["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
+    assert facts["options"]["visibility_timeout"] == VISIBILITY_TIMEOUT
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):

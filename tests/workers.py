@@ -1,6 +1,7 @@
 """Real worker processes of the demo project and brokers for integration tests (the
 worker launcher itself, shared with the benchmarks, is ``tools.workers``)."""
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,16 @@ from tools.workers import Worker, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
+
+#: Redis: redeliver what no live worker has re-stamped for 8 s (taskhub.worker.liveness:
+#: every 2 s), sweeping every second: the shortest timeout the checks allow
+#: (taskhub.E003), to keep the fault tests short. The test of how soon a killed
+#: worker's tasks come back uses the shipped settings.
+SHORT_VISIBILITY = {
+    "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps(
+        {"visibility_timeout": 8, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}
+    ),
+}
 
 
 def database_url() -> str:

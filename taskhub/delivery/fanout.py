@@ -10,8 +10,9 @@ is skipped: routers that look at the arguments, the ``before/after_task_publish`
 signals, and the arguments' preview that Flower shows (``argsrepr`` is left empty).
 A ``countdown`` is counted from the start of the call, for every message.
 
-On Redis, ``batch_size`` messages go in one ``LPUSH`` (see ``redis_messages``); on any
-other broker, through kombu's ``Producer.batch``.
+On Redis, ``batch_size`` messages go in one ``LPUSH`` (see ``redis_messages``), with
+their ring (``taskhub.worker.redis_broker``); on any other broker, through kombu's
+``Producer.batch``.
 
 This is not the outbox: call it after your transaction has committed (from a task, or
 ``transaction.on_commit``). If the broker fails midway, the exception propagates and
@@ -29,6 +30,8 @@ from celery.utils.nodenames import anon_nodename
 from kombu import Queue
 from kombu.serialization import dumps as serialize
 from kombu.utils.uuid import uuid
+
+from taskhub.worker import redis_broker
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 # Options that go into the message itself rather than to the broker.
@@ -121,7 +124,11 @@ def push_to_redis(
     sent = 0
     encoded = redis_messages(message, queue_name, calls)
     while batch := list(islice(encoded, batch_size)):
-        channel.client.lpush(queue_name, *batch)
+        with channel.client.pipeline(transaction=False) as pipe:
+            pipe.lpush(queue_name, *batch)
+            if redis_broker.rings(channel):
+                redis_broker.ring(pipe, channel, queue_name, len(batch))
+            pipe.execute()
         sent += len(batch)
     return sent
 

@@ -6,7 +6,7 @@ puts back on its queue any message older than ``visibility_timeout``. With one f
 timeout, a killed worker's tasks wait that long (Celery's usual advice is hours), and a
 task that runs longer than it is handed to a second worker while the first still runs.
 
-Here the timeout is short (``taskhub.celery.REDIS_VISIBILITY_TIMEOUT``) and each worker
+Here the timeout is short (``taskhub.worker.redis_broker.VISIBILITY_TIMEOUT``) and each worker
 proves it is alive by re-stamping, every quarter of it, the messages it holds: running,
 reserved and ETA. A live worker's messages are never old, however long they run; a
 dead (or cut-off) worker's stop being re-stamped, and the next sweep of any worker

@@ -7,14 +7,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.celery import app
 from taskhub import conf
-from taskhub.celery import (
-    MIN_VISIBILITY_TIMEOUT,
-    REDIS_RESTORE_INTERVAL,
-    REDIS_VISIBILITY_TIMEOUT,
-    broker_transport_options,
-)
+from taskhub.celery import MIN_VISIBILITY_TIMEOUT, broker_transport_options
 from taskhub.emails import sending as emails
 from taskhub.tasks import make_thumbnails, purge_task_results, welcome
+from taskhub.worker import redis_broker
 from taskhub.worker.liveness import RedisLiveness
 from taskhub.worker.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER, DATABASE_SCHEDULER
 from tests.celery_apps import new_app
@@ -139,8 +135,8 @@ def test_the_timezone_follows_django(settings):
 
 def test_redis_recovers_by_liveness_and_sqs_outlasts_the_longest_task(settings):
     options = broker_transport_options("redis://127.0.0.1:6379/0")
-    assert options["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
-    assert options["unacked_restore_interval"] == REDIS_RESTORE_INTERVAL
+    assert options["visibility_timeout"] == redis_broker.VISIBILITY_TIMEOUT
+    assert options["unacked_restore_interval"] == redis_broker.RESTORE_INTERVAL
     assert options["unacked_restore_throttle"] == 1, "every sweep scans"
     assert options["max_retries"] == 0, "a publisher fails fast; the outbox keeps the message"
     longest = max(conf.time_limit(family).hard for family in conf.DEFAULTS["TIME_LIMITS"])
@@ -148,7 +144,8 @@ def test_redis_recovers_by_liveness_and_sqs_outlasts_the_longest_task(settings):
     assert longest < MIN_VISIBILITY_TIMEOUT
     settings.TASKHUB_TIME_LIMITS = {**conf.DEFAULTS["TIME_LIMITS"], "reports": (3600, 3 * 3600)}
     assert broker_transport_options("sqs://")["visibility_timeout"] == 6 * 3600
-    assert broker_transport_options("redis://h/0")["visibility_timeout"] == REDIS_VISIBILITY_TIMEOUT
+    redis_timeout = broker_transport_options("redis://h/0")["visibility_timeout"]
+    assert redis_timeout == redis_broker.VISIBILITY_TIMEOUT
     assert broker_transport_options("amqp://h//") == {"confirm_publish": True, "max_retries": 0}
     assert broker_transport_options("filesystem://") == {}
 
