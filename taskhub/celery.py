@@ -24,6 +24,7 @@ from django.conf import settings
 
 from taskhub import conf
 from taskhub.worker import configured, flower, queues, redis_broker, schedule
+from taskhub.worker.cached_settings import cache_django_settings
 from taskhub.worker.liveness import RedisLiveness
 from taskhub.worker.log import LOG_FORMAT
 
@@ -179,10 +180,12 @@ def with_taskhub_router(routes: Any) -> tuple:
 
 
 def _install(app: Celery) -> None:
-    """Put taskhub's defaults just above Celery's own, below everything the host set;
+    """Keep Celery's reads of Django's settings (``taskhub.worker.cached_settings``); put
+    taskhub's defaults just above Celery's own, below everything the host set;
     add taskhub's router after the host's routes, and the periodic jobs the host's
     schedule does not already name."""
     view = app.conf
+    cache_django_settings(view)
     if not any(isinstance(m, TaskhubDefaults) for m in view.maps):
         defaults = TaskhubDefaults(app)
         view.defaults.insert(len(view.defaults) - 1, defaults)
