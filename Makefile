@@ -74,16 +74,19 @@ test-django6: $(DJANGO6_STAMP)
 # The broker faults again and again (default 20 rounds: SOAK_RUNS=50 make soak): a Redis
 # restart under load and under long tasks, a RabbitMQ cluster losing a queue's leader, a
 # worker stopped by SIGTERM to its whole process group (STOP_ROUNDS, 4 per round and
-# broker) (SOAK_TESTS="..." for some of them). Each round's figures, and only that
+# broker), 50 Redis restarts under plain publishes (REDIS_RESTARTS) and 3 Sentinel
+# failovers (SENTINEL_FAILOVERS) (SOAK_TESTS="..." for some of them). Each round's figures, and only that
 # round's, are appended to test-artifacts/soak.jsonl; docs/reliability.md.
 SOAK_TESTS := tests/delivery/test_cluster.py \
 	tests/delivery/test_faults.py::test_a_redis_restart_under_a_consuming_worker_loses_nothing \
 	tests/delivery/test_faults.py::test_a_redis_restart_under_long_tasks_stops_them_and_runs_each_to_its_end_once \
-	tests/worker/test_pool.py::test_sigterm_to_the_whole_process_group_always_stops_the_worker
+	tests/worker/test_pool.py::test_sigterm_to_the_whole_process_group_always_stops_the_worker \
+	tests/delivery/test_redis_faults.py
 soak: $(DEV_STAMP)
 	mkdir -p test-artifacts
 	for round in $$(seq $${SOAK_RUNS:-20}); do \
 		rm -f test-artifacts/reliability.json; \
+		REDIS_RESTARTS=$${REDIS_RESTARTS:-50} SENTINEL_FAILOVERS=$${SENTINEL_FAILOVERS:-3} \
 		$(BIN)/python -m pytest -q -p no:cacheprovider $(SOAK_TESTS) || exit 1; \
 		$(BIN)/python -c "import json; print(json.dumps(json.load(open('test-artifacts/reliability.json'))))" >> test-artifacts/soak.jsonl; \
 	done

@@ -43,8 +43,12 @@ def worker_starting(sender: Any = None, **kwargs: Any) -> None:
       wrong queue (Celery runs the checks too, but only logs them).
     - On RabbitMQ it declares every queue of its app before delayed delivery binds them
       (``taskhub.worker.delayed_delivery``).
+    - It takes more than one message at a time if it runs only short tasks
+      (``taskhub.worker.prefetch``).
     """
     from taskhub import checks
+    from taskhub.celery import set_by_host
+    from taskhub.worker import prefetch
     from taskhub.worker.configured import is_configured
     from taskhub.worker.delayed_delivery import declare_all_queues
 
@@ -53,6 +57,7 @@ def worker_starting(sender: Any = None, **kwargs: Any) -> None:
         raise SystemExit("taskhub refuses to start this worker:\n" + "\n".join(map(str, errors)))
     if sender is not None and is_configured(sender.app):
         declare_all_queues(sender.app)
+        prefetch.choose(sender, set_by_host(sender.app, "worker_prefetch_multiplier"))
 
 
 def worker_started(**kwargs: Any) -> None:

@@ -48,7 +48,7 @@ STATIC_DEFAULTS: dict[str, Any] = {
     # Celery 6 makes this the default.
     "worker_cancel_long_running_tasks_on_connection_loss": True,
     # One message per process: a long report never sits on a message another worker
-    # could run now.
+    # could run now. A worker of short tasks only takes more (taskhub.worker.prefetch).
     "worker_prefetch_multiplier": 1,
     "task_serializer": "json",
     "result_serializer": "json",
@@ -165,6 +165,19 @@ def configure(app: Celery) -> Celery:
 
 def _on_after_configure(sender: Celery, **kwargs: Any) -> None:
     _install(sender)
+
+
+def set_by_host(app: Celery, key: str) -> bool:
+    """Whether the host set ``key`` (under any of its names), rather than taskhub's
+    defaults or Celery's."""
+    app.conf[key]  # the first read configures the app
+    view = app.conf
+    for mapping in view.maps:
+        if isinstance(mapping, TaskhubDefaults):
+            return False
+        if any(name in mapping for name in view._to_keys(key)):
+            return True
+    return False
 
 
 def with_taskhub_router(routes: Any) -> tuple:

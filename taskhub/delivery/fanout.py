@@ -31,6 +31,7 @@ from kombu import Queue
 from kombu.serialization import dumps as serialize
 from kombu.utils.uuid import uuid
 
+from taskhub.delivery import confirms
 from taskhub.worker import redis_broker
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
@@ -75,6 +76,8 @@ def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **optio
         producer.maybe_declare(queue)
         if lpush_ready(producer, queue, route):
             return push_to_redis(producer.channel, queue.name, message, calls, batch_size)
+        if confirms.awaited(producer.connection):
+            return publish_confirmed(producer, queue, route, message, calls, batch_size)
         return publish_in_batches(producer, queue, route, message, calls, batch_size)
 
 
@@ -169,6 +172,42 @@ def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> 
             .replace(BODY, body)
             .replace(DELIVERY_TAG, f"{tag_prefix}.{number}")
         )
+
+
+def publish_confirmed(
+    producer: Any,
+    queue: Queue,
+    route: dict[str, Any],
+    message: Message,
+    calls: Iterable[Call],
+    batch_size: int,
+) -> int:
+    """RabbitMQ with publisher confirms: ``batch_size`` messages, then one wait for all
+    their confirms (``taskhub.delivery.confirms``), where kombu waits for each."""
+    direct = queue.exchange.type == "direct"
+    exchange = "" if direct else queue.exchange.name
+    routing_key = queue.name if direct else queue.routing_key
+    delivery_mode = queue.exchange.delivery_mode or 2
+    channel = producer.channel
+    sent = 0
+    calls = iter(calls)
+    while batch := list(islice(calls, batch_size)):
+        outgoing = []
+        for args, kwargs in batch:
+            task_id = uuid()
+            headers, properties = message.filled(task_id)
+            content_type, encoding, body = serialize(
+                message.body(args, kwargs), serializer=message.serializer
+            )
+            data = body.encode(encoding) if isinstance(body, str) else body
+            properties = {**properties, "delivery_mode": delivery_mode}
+            prepared = channel.prepare_message(
+                data, route.get("priority"), content_type, encoding, headers, properties
+            )
+            outgoing.append((task_id, prepared, exchange, routing_key))
+        confirms.publish_confirmed(producer.connection, outgoing)
+        sent += len(batch)
+    return sent
 
 
 def publish_in_batches(

@@ -6,11 +6,12 @@ import time
 
 import pytest
 import redis
+from kombu import Exchange, Queue
 
-from taskhub.delivery import fanout, outbox
+from taskhub.delivery import confirms, fanout, outbox
 from taskhub.tasks import make_thumbnails, send_email, welcome
 from tests.probe_tasks import effects, record
-from tests.workers import publishing_to, queue_length, running_worker
+from tests.workers import broker_connection, publishing_to, queue_length, running_worker
 from tools.workers import wait_for
 
 
@@ -87,3 +88,38 @@ def test_an_unreachable_broker_raises_at_once(settings, tmp_path):
         with pytest.raises(outbox.BROKER_ERRORS):
             fanout.send_many(welcome, [(("u",), {})])
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_on_rabbitmq_each_batch_waits_once_for_its_confirms_and_all_run(
+    rabbitmq_url, settings, tmp_path, probe_dir
+):
+    with publishing_to(settings, rabbitmq_url, tmp_path):
+        calls = (((str(probe_dir), f"k{i:04d}"), {}) for i in range(450))
+        assert fanout.send_many(record, calls, batch_size=200) == 450
+        assert queue_length(rabbitmq_url, tmp_path, "normal") == 450
+        with running_worker("normal", rabbitmq_url, tmp_path, concurrency=2):
+            wait_for(lambda: len(effects(probe_dir)) == 450, 60, "all")
+
+
+@pytest.mark.integration
+def test_on_rabbitmq_messages_the_broker_refuses_are_named(rabbitmq_url, settings, tmp_path):
+    """A queue that refuses what exceeds its length (``reject-publish``) nacks the rest
+    of a batch: the error names each of those messages, the others are in the queue."""
+    full = Queue(
+        "taskhub-test-full",
+        Exchange("taskhub-test-full", type="direct"),
+        routing_key="taskhub-test-full",
+        queue_arguments={"x-max-length": 10, "x-overflow": "reject-publish"},
+    )
+    with publishing_to(settings, rabbitmq_url, tmp_path):
+        try:
+            with pytest.raises(confirms.NotConfirmed) as refused:
+                fanout.send_many(record, [(("x", f"k{i}"), {}) for i in range(25)], queue=full)
+            assert len(refused.value.ids) == 15
+            assert "15 message(s) not confirmed by the broker (refused)" in str(refused.value)
+            assert queue_length(rabbitmq_url, tmp_path, full.name) == 10
+        finally:
+            with broker_connection(rabbitmq_url, tmp_path) as connection:
+                full.bind(connection.default_channel).delete()
