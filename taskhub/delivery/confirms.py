@@ -3,18 +3,18 @@ all of them.
 
 With ``confirm_publish`` kombu waits for each message's confirm before it sends the
 next: a round trip per message (B2: 2,087 messages/s). Here a batch goes out on a
-channel of its own in confirm mode, so the broker numbers its messages 1 to n, and one
-wait collects every confirm (the broker confirms several at once, ``multiple``). A
+channel of its own in confirm mode, and one wait collects every confirm (the broker
+confirms several at once, ``multiple``). A
 nack, or no confirm in time, raises ``NotConfirmed`` naming the messages concerned:
 the others are with the broker, and those can be sent again (the tasks are
 idempotent).
 """
 
+import contextlib
+import socket
 from collections.abc import Sequence
 from time import monotonic
 from typing import Any
-
-from amqp import spec
 
 #: How long a batch may wait for its confirms.
 CONFIRM_TIMEOUT = 30.0
@@ -40,41 +40,56 @@ def awaited(connection: Any) -> bool:
     )
 
 
-def publish_confirmed(
-    connection: Any, outgoing: Sequence[Outgoing], timeout: float = CONFIRM_TIMEOUT
-) -> None:
-    """Publish ``outgoing`` on a new channel of ``connection``; return once the broker
-    has confirmed every message, or raise ``NotConfirmed``."""
-    channel = connection.channel()
-    try:
-        channel.confirm_select()
-        for _, message, exchange, routing_key in outgoing:
-            channel._basic_publish(message, exchange=exchange, routing_key=routing_key)
-        wait_for_confirms(channel, [ids for ids, *_ in outgoing], timeout)
-    finally:
-        channel.close()
+class ConfirmedChannel:
+    """A channel of its own in confirm mode, for one sender's batches. The broker numbers
+    its messages from 1, and confirms them as it takes them, often while the batch is
+    still being written (py-amqp reads the broker's frames as it writes): each message
+    is awaited before it is sent."""
 
+    def __init__(self, connection: Any, timeout: float = CONFIRM_TIMEOUT) -> None:
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self.timeout = timeout
+        self.published = 0
+        self.pending: dict[int, str] = {}
+        self.refused: list[str] = []
 
-def wait_for_confirms(channel: Any, ids: Sequence[str], timeout: float) -> None:
-    """Collect the confirms of the ``len(ids)`` messages just published on ``channel``
-    (delivery tags 1 to n, in order)."""
-    pending = set(range(1, len(ids) + 1))
-    nacked: list[int] = []
+    def __enter__(self) -> "ConfirmedChannel":
+        return self
 
-    def on_confirm(method: Any, delivery_tag: int, multiple: bool, *rest: Any) -> None:
-        tags = {t for t in pending if t <= delivery_tag} if multiple else {delivery_tag}
-        pending.difference_update(tags)
-        if method == spec.Basic.Nack:
-            nacked.extend(tags)
+    def __exit__(self, *exc: object) -> None:
+        self.channel.close()
 
-    deadline = monotonic() + timeout
-    while pending:
-        remaining = deadline - monotonic()
-        if remaining <= 0:
-            raise NotConfirmed(f"none within {timeout:g} s", [ids[t - 1] for t in sorted(pending)])
-        try:
-            channel.wait([spec.Basic.Ack, spec.Basic.Nack], callback=on_confirm, timeout=remaining)
-        except TimeoutError:
-            continue
-    if nacked:
-        raise NotConfirmed("refused", [ids[t - 1] for t in sorted(nacked)])
+    def _settle(self, delivery_tag: int, multiple: bool, refused: bool) -> None:
+        tags = [t for t in self.pending if t <= delivery_tag] if multiple else [delivery_tag]
+        for tag in tags:
+            message_id = self.pending.pop(tag, None)
+            if refused and message_id is not None:
+                self.refused.append(message_id)
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(delivery_tag, multiple, refused=False)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(delivery_tag, multiple, refused=True)
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Publish ``outgoing``; return once the broker has confirmed every message of
+        it, or raise ``NotConfirmed``."""
+        for message_id, message, exchange, routing_key in outgoing:
+            self.published += 1
+            self.pending[self.published] = message_id
+            self.channel._basic_publish(message, exchange=exchange, routing_key=routing_key)
+        deadline = monotonic() + self.timeout
+        while self.pending:
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                unconfirmed, self.pending = list(self.pending.values()), {}
+                raise NotConfirmed(f"none within {self.timeout:g} s", unconfirmed)
+            with contextlib.suppress(socket.timeout):
+                self.channel.connection.drain_events(timeout=remaining)
+        if self.refused:
+            refused, self.refused = self.refused, []
+            raise NotConfirmed("refused", refused)

@@ -191,22 +191,23 @@ def publish_confirmed(
     channel = producer.channel
     sent = 0
     calls = iter(calls)
-    while batch := list(islice(calls, batch_size)):
-        outgoing = []
-        for args, kwargs in batch:
-            task_id = uuid()
-            headers, properties = message.filled(task_id)
-            content_type, encoding, body = serialize(
-                message.body(args, kwargs), serializer=message.serializer
-            )
-            data = body.encode(encoding) if isinstance(body, str) else body
-            properties = {**properties, "delivery_mode": delivery_mode}
-            prepared = channel.prepare_message(
-                data, route.get("priority"), content_type, encoding, headers, properties
-            )
-            outgoing.append((task_id, prepared, exchange, routing_key))
-        confirms.publish_confirmed(producer.connection, outgoing)
-        sent += len(batch)
+    with confirms.ConfirmedChannel(producer.connection) as confirmed:
+        while batch := list(islice(calls, batch_size)):
+            outgoing = []
+            for args, kwargs in batch:
+                task_id = uuid()
+                headers, properties = message.filled(task_id)
+                content_type, encoding, body = serialize(
+                    message.body(args, kwargs), serializer=message.serializer
+                )
+                data = body.encode(encoding) if isinstance(body, str) else body
+                properties = {**properties, "delivery_mode": delivery_mode}
+                prepared = channel.prepare_message(
+                    data, route.get("priority"), content_type, encoding, headers, properties
+                )
+                outgoing.append((task_id, prepared, exchange, routing_key))
+            confirmed.publish(outgoing)
+            sent += len(batch)
     return sent
 
 

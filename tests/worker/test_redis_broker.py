@@ -247,3 +247,16 @@ def test_switching_to_the_next_broker_of_a_list_keeps_taskhubs_transport():
     plain = Connection(urls, transport="taskhub_sentinel")
     plain.maybe_switch_next()
     assert plain.transport_cls == "sentinel", "kombu's own connection, for comparison"
+
+
+def test_a_redis_that_forgot_the_script_is_given_it_again(redis_url):
+    """A restarted Redis has no scripts: the look that meets NOSCRIPT loads it again."""
+    with connection(redis_url) as conn:
+        publish(conn, {"n": 8})
+        [(_, first)] = consume_one(conn)
+        first.ack()
+        redis_client(redis_url).script_flush()
+        publish(conn, {"n": 9})
+        [(body, second)] = consume_one(conn)
+        assert body == {"n": 9}
+        second.ack()
