@@ -174,6 +174,15 @@ def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> 
         )
 
 
+def destination(queue: Queue) -> tuple[str, str, int]:
+    """The exchange, routing key and delivery mode a message for ``queue`` goes with: a
+    direct exchange's queue by its own name through the default exchange, as kombu does."""
+    direct = queue.exchange.type == "direct"
+    exchange = "" if direct else queue.exchange.name
+    routing_key = queue.name if direct else queue.routing_key
+    return exchange, routing_key, queue.exchange.delivery_mode or 2
+
+
 def publish_confirmed(
     producer: Any,
     queue: Queue,
@@ -184,10 +193,7 @@ def publish_confirmed(
 ) -> int:
     """RabbitMQ with publisher confirms: ``batch_size`` messages, then one wait for all
     their confirms (``taskhub.delivery.confirms``), where kombu waits for each."""
-    direct = queue.exchange.type == "direct"
-    exchange = "" if direct else queue.exchange.name
-    routing_key = queue.name if direct else queue.routing_key
-    delivery_mode = queue.exchange.delivery_mode or 2
+    exchange, routing_key, delivery_mode = destination(queue)
     channel = producer.channel
     sent = 0
     calls = iter(calls)
@@ -219,12 +225,12 @@ def publish_in_batches(
     calls: Iterable[Call],
     batch_size: int,
 ) -> int:
-    direct = queue.exchange.type == "direct"
+    exchange, routing_key, delivery_mode = destination(queue)
     publish_options = {
-        "exchange": "" if direct else queue.exchange.name,
-        "routing_key": queue.name if direct else queue.routing_key,
+        "exchange": exchange,
+        "routing_key": routing_key,
         "serializer": message.serializer,
-        "delivery_mode": queue.exchange.delivery_mode or 2,
+        "delivery_mode": delivery_mode,
         **route,
     }
     sent = 0
