@@ -243,8 +243,9 @@ class AtomicFetch:
             raise Empty()
         self._next = LOOK
         index, item = reply
-        pairs = [(queue, pri) for pri in self.priority_steps for queue in queues]
-        queue, _ = pairs[(abs(index) - 4) // 2]
+        # FETCH's KEYS after the first three: (list, ring) pairs, priority by priority,
+        # each over ``queues`` in order (``_fetch_command``).
+        queue = queues[(abs(index) - 4) // 2 % len(queues)]
         if index < 0:
             logger.error(
                 "a message on queue %r is not kombu's JSON; it was moved to the Redis list %r: %r",
