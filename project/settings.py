@@ -8,6 +8,7 @@ both under ``var/``. docker-compose and production set ``DATABASE_URL`` and
 
 import json
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,9 @@ SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 
 # Django 6.0 has the Tasks API built in; on 5.2 it comes from the django-tasks backport.
 TASKS_BACKPORT_APP = ["django_tasks"] if django.VERSION < (6, 0) else []
+# Periodic jobs paused and edited in the admin, where django-celery-beat installs (its 2.9
+# release declares Django<6.1); without it, Celery's own scheduler runs the same jobs.
+BEAT_DATABASE_APP = ["django_celery_beat"] if find_spec("django_celery_beat") else []
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -67,7 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_celery_beat",
+    *BEAT_DATABASE_APP,
     "django_celery_results",
     *TASKS_BACKPORT_APP,
     "taskhub",

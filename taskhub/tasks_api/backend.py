@@ -42,6 +42,7 @@ from taskhub.tasks_api.compat import (
     TaskResult,
     TaskResultDoesNotExist,
     TaskResultStatus,
+    normalize_json,
     task_enqueued,
 )
 from taskhub.tasks_api.messages import celery_queue, message_options
@@ -86,17 +87,18 @@ class CeleryBackend(BaseTaskBackend):
             enqueued_at=timezone.now(),
         )
         options = message_options(task.queue_name, task.priority, task.run_after)
+        record.save(force_insert=True)
         if current_app.conf.task_always_eager:
-            record.save(force_insert=True)
+            # As ImmediateBackend: enqueued (READY), then run, then the result returned.
+            task_enqueued.send(sender=type(self), task_result=to_task_result(record))
             run_django_task.apply_async((record.id,), task_id=record.id, **options)
             record.refresh_from_db()
-        elif transaction.get_connection().in_atomic_block:
-            record.save(force_insert=True)
+            return to_task_result(record)
+        if transaction.get_connection().in_atomic_block:
             outbox.enqueue_with_options(
                 run_django_task, [record.id], {}, task_id=record.id, **options
             )
         else:
-            record.save(force_insert=True)
             run_django_task.apply_async((record.id,), task_id=record.id, retry=False, **options)
         result = to_task_result(record)
         task_enqueued.send(sender=type(self), task_result=result)
@@ -121,9 +123,11 @@ class CeleryBackend(BaseTaskBackend):
 
 
 def json_value(task: Task, what: str, value: Any) -> Any:
-    """``value`` as it will arrive (tuples become lists), or a clear error, before
-    anything is written or sent."""
+    """``value`` as it will arrive (tuples become lists, keys strings), or, before
+    anything is written or sent, the error Django's own backends raise: ``TypeError``
+    (``ValueError`` for bytes that are not UTF-8), with the task's name."""
     try:
-        return json.loads(json.dumps(value))
+        return json.loads(json.dumps(normalize_json(value)))
     except (TypeError, ValueError) as exc:
-        raise InvalidTask(f"{task.module_path}: {what} are not JSON-serialisable: {exc}") from exc
+        error = TypeError if isinstance(exc, TypeError) else ValueError
+        raise error(f"{task.module_path}: {what} are not JSON-serialisable: {exc}") from exc

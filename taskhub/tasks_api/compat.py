@@ -10,12 +10,14 @@ try:
     from django import tasks as package
     from django.tasks import base, exceptions, signals
     from django.tasks.backends import base as backends
+    from django.utils import json as json_utils
 
     InvalidTask = exceptions.InvalidTask
 except ImportError:
     try:
         import django_tasks as package
         from django_tasks import base, exceptions, signals
+        from django_tasks import utils as json_utils
         from django_tasks.backends import base as backends
     except ImportError as exc:
         raise ImportError(
@@ -37,6 +39,9 @@ default_task_backend = package.default_task_backend
 task_enqueued = signals.task_enqueued
 task_started = signals.task_started
 task_finished = signals.task_finished
+#: Arguments as Django's reference backends take them: ``TypeError`` (``ValueError`` for
+#: bytes that are not UTF-8) for what JSON cannot hold.
+normalize_json = json_utils.normalize_json
 
 #: A task that finished without error: ``SUCCESSFUL`` in Django 6.0 and the backport,
 #: ``SUCCEEDED`` in later Django.

@@ -10,13 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 from django_celery_results.models import TaskResult
 from kombu import Connection, Queue
 
 from project.celery import app
-from taskhub.models import DjangoTaskResult, OutboxMessage, TaskFailure
+from taskhub.models import DjangoTaskResult, TaskFailure
 from taskhub.ops import failures, health
 from taskhub.tasks import make_thumbnails, welcome
 from taskhub.worker.queues import QUORUM_QUEUES
@@ -146,33 +144,6 @@ def test_a_rabbitmq_queue_nobody_declared_holds_nothing_and_the_connection_survi
         assert health.queue_depth(connection, f"taskhub-never-{uuid.uuid4().hex}") == 0
         Queue("taskhub-health-probe", auto_delete=True)(connection.default_channel).declare()
         assert health.queue_depth(connection, "taskhub-health-probe") == 0
-
-
-def test_beat_runs_and_the_outbox_backlog_are_reported(redis_broker):
-    DatabaseScheduler(app=app)
-    ran_at = timezone.now() - timedelta(minutes=1)
-    PeriodicTask.objects.filter(name="taskhub: relay the outbox").update(last_run_at=ran_at)
-    PeriodicTask.objects.filter(name="taskhub: daily reports").update(enabled=False)
-    message = OutboxMessage.objects.create(task_name="taskhub.welcome", args=["ada"])
-    OutboxMessage.objects.filter(pk=message.pk).update(
-        created_at=timezone.now() - timedelta(minutes=10)
-    )
-    report = health.check(timeout=0.2)
-    jobs = {job.name: job for job in report.beat}
-    assert jobs["taskhub: relay the outbox"].last_run_at == ran_at
-    assert jobs["taskhub: purge old task results"].last_run_at is None
-    assert report.outbox_waiting == 1
-    assert 590 < report.outbox_oldest_seconds < 700
-    assert report.warnings[1:] == ["periodic job 'taskhub: daily reports' is paused"]
-    assert any(w.startswith("1 outbox messages unpublished") for w in report.warnings)
-
-
-def test_before_beat_first_starts_its_jobs_are_reported_not_loaded(redis_broker):
-    report = health.check(timeout=0.2)
-    assert {(job.loaded, job.enabled, job.last_run_at) for job in report.beat} == {
-        (False, False, None)
-    }
-    assert report.warnings == ["beat has never started: no periodic job is in its table"]
 
 
 def test_the_status_command_prints_a_table_and_exits_1_when_unhealthy(redis_broker, capsys):

@@ -12,7 +12,7 @@ from taskhub.emails import sending as emails
 from taskhub.tasks import make_thumbnails, purge_task_results, welcome
 from taskhub.worker import redis_broker
 from taskhub.worker.liveness import RedisLiveness
-from taskhub.worker.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER, DATABASE_SCHEDULER
+from taskhub.worker.schedule import BEAT_SCHEDULE, CELERY_SCHEDULER
 from tests.celery_apps import new_app
 
 
@@ -102,8 +102,7 @@ def test_results_expire_on_any_backend_but_the_one_taskhub_purges(settings):
     assert new_app().conf.result_expires.days == 3
 
 
-def test_the_scheduler_is_django_celery_beats_only_when_it_is_installed(settings):
-    assert new_app().conf.beat_scheduler == DATABASE_SCHEDULER
+def test_without_django_celery_beat_the_scheduler_is_celerys_own(settings):
     settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "django_celery_beat"]
     assert new_app().conf.beat_scheduler == CELERY_SCHEDULER
     settings.CELERY_BEAT_SCHEDULER = "myproject.schedulers:Mine"
