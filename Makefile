@@ -7,18 +7,12 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 FLOWER_AUTH_FILE := var/flower-basic-auth
-# Django 6 has the Tasks API built in and needs Python 3.12+ (tools/newer-python finds or
-# builds one). `make test` runs the suite there too, without the django-tasks backport,
-# except what tests brokers and processes rather than Django: the fault tests, the
-# RabbitMQ cluster and the quick start (which runs `make run` on this venv's Python).
-DJANGO6 := 6.0.10
-VENV6 := .venv-django6
-DJANGO6_STAMP := $(VENV6)/.dev-$(DJANGO6)-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
-# The real-host test makes a Django 6.1 host of its own whichever venv runs it: once is enough.
-DJANGO6_TESTS := -m "not faults" --ignore=tests/delivery/test_cluster.py --ignore=tests/test_quickstart.py \
-	--ignore=tests/test_real_host.py
+# The version matrix is noxfile.py: `make test` runs its cells tagged fast after this
+# venv's suite, `make matrix` all of them. tools/python-path puts Python 3.12 and 3.13 on
+# PATH (from pyenv, or CPython 3.13 built once).
+NOX := PATH="$$(tools/python-path)" $(BIN)/nox
 
-.PHONY: install install-dev run worker test test-django6 soak lint format bench clean
+.PHONY: install install-dev run worker test matrix soak dist lint format bench clean
 
 $(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,15 +24,6 @@ $(RUN_STAMP): requirements.txt pyproject.toml
 $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.dev-* && touch $@
-
-$(DJANGO6_STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(VENV6)/bin/python || "$$(tools/newer-python)" -m venv $(VENV6)
-	$(VENV6)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV6)/bin/python -m pip install --quiet -r requirements-dev.txt
-	$(VENV6)/bin/python -m pip install --quiet Django==$(DJANGO6)
-	$(VENV6)/bin/python -m pip uninstall --quiet --yes django-tasks
-	$(VENV6)/bin/python -m pip install --quiet --no-deps --editable .
-	rm -f $(VENV6)/.dev-* && touch $@
 
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
@@ -64,12 +49,16 @@ run: $(RUN_STAMP) $(FLOWER_AUTH_FILE)
 worker: $(RUN_STAMP)
 	$(BIN)/celery -A project worker -Q $(Q) --loglevel INFO $(ARGS)
 
+# Debian's packages and the servers the tests use, installed and started when missing.
 test: $(DEV_STAMP)
+	tools/test-prerequisites
 	$(BIN)/python -m pytest
-	$(MAKE) --no-print-directory test-django6
+	$(NOX) --tags fast
 
-test-django6: $(DJANGO6_STAMP)
-	$(VENV6)/bin/python -m pytest -p no:cacheprovider $(DJANGO6_TESTS)
+matrix: $(DEV_STAMP)
+	tools/test-prerequisites
+	$(BIN)/python -m pytest
+	$(NOX)
 
 # The broker faults again and again (default 20 rounds: SOAK_RUNS=50 make soak): a Redis
 # restart under load and under long tasks, a RabbitMQ cluster losing a queue's leader, a
@@ -91,6 +80,16 @@ soak: $(DEV_STAMP)
 		$(BIN)/python -c "import json; print(json.dumps(json.load(open('test-artifacts/reliability.json'))))" >> test-artifacts/soak.jsonl; \
 	done
 
+# A release: sdist and wheel in dist/, checked by twine, the wheel installed into a fresh
+# virtualenv (with its dependencies, from the index) and imported there.
+dist: $(DEV_STAMP)
+	rm -rf dist build/dist-check
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m venv build/dist-check
+	build/dist-check/bin/python -m pip install --quiet dist/*.whl
+	cd build && dist-check/bin/python -c "import taskhub; print('taskhub', taskhub.__version__, 'from', taskhub.__file__)"
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -105,4 +104,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV6) var .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .nox var .pytest_cache .ruff_cache build dist *.egg-info

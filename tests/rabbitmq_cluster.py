@@ -22,7 +22,7 @@ def rabbitmq_bin(name: str) -> str:
     for candidate in (Path("/usr/lib/rabbitmq/bin") / name, shutil.which(name)):
         if candidate and Path(candidate).exists():
             return str(candidate)
-    pytest.fail(f"{name} is missing: .ci/run installs Debian's rabbitmq-server")
+    pytest.fail(f"{name} is missing: make test installs Debian's rabbitmq-server")
 
 
 class Node:

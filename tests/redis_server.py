@@ -20,7 +20,7 @@ def free_port() -> int:
 def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is missing: .ci/run installs Debian's redis-server")
+        pytest.fail("redis-server is missing: make test installs Debian's redis-server")
     return binary
 
 

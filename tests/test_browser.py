@@ -33,7 +33,7 @@ return bar.firstElementChild.getBoundingClientRect().width >= bar.clientWidth;""
 def browser() -> Iterator[WebDriver]:
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and chromedriver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run does it)")
+        pytest.skip("chromium and chromium-driver are missing: make test installs them")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):

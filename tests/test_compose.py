@@ -22,7 +22,7 @@ def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("docker-compose is missing: .ci/run installs Debian's docker-compose")
+            pytest.fail("docker-compose is missing: make test installs Debian's docker-compose")
         pytest.skip("Debian's docker-compose is not installed (apt-get install docker-compose)")
     clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
     return subprocess.run(

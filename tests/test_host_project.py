@@ -2,10 +2,12 @@
 generated ``django-admin startproject`` host, set up by following the README's "Install
 in your project" section block by block, on SQLite and the real Redis."""
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -60,6 +62,19 @@ def test_the_wheel_holds_taskhub_only_with_its_templates_and_migrations(wheel):
     assert "taskhub/migrations/0001_initial.py" in names
     assert "taskhub/templates/taskhub/email/welcome.txt" in names
     assert not any(n.startswith(("project/", "tests/", "benchmarks/")) for n in names)
+
+
+def test_the_sdist_holds_the_tests_and_docs_and_twine_passes_both(wheel):
+    [sdist] = wheel.parent.glob("taskhub-*.tar.gz")
+    top = sdist.name.removesuffix(".tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+    for path in ["taskhub/__init__.py", "tests/conftest.py", "docs/reliability.md",
+                 "CHANGELOG.md", "noxfile.py", "requirements-dev.txt"]:  # fmt: skip
+        assert f"{top}/{path}" in names
+    assert not any("__pycache__" in name for name in names)
+    run([sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)],
+        ROOT, dict(os.environ))  # fmt: skip
 
 
 def test_the_host_imports_taskhub_from_the_wheel_with_its_version(host):

@@ -73,7 +73,8 @@ def host(wheel, tmp_path_factory) -> Iterator[Host]:
     """The host on Django 6.1, its backlog waiting, then set up as the README says for a
     project that has a broker, email and a login, and given its view that uses taskhub."""
     base = tmp_path_factory.mktemp("realhost")
-    python = run([str(ROOT / "tools" / "newer-python")], ROOT, dict(os.environ)).strip()
+    path = run([str(ROOT / "tools" / "python-path")], ROOT, dict(os.environ)).strip()
+    python = shutil.which("python3.13", path=path)
     venv = make_venv(python, base / "venv")
     with redis_database(BROKER_DB) as broker, redis_database(RESULTS_DB) as results:
         root = base / "project"
