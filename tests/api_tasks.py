@@ -3,9 +3,13 @@ imports them by path (``tests.api_tasks.add``) when it runs one."""
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from taskhub.tasks_api.compat import TaskContext, task
+from taskhub.tasks_api.options import task as task_with_options
 
 
 @task(queue_name="normal")
@@ -56,3 +60,34 @@ async def overlap(seconds: float) -> dict:
         _running -= 1
     loop = id(asyncio.get_running_loop())
     return {"pid": os.getpid(), "loop": loop, "running_at_start": running_at_start}
+
+
+@task_with_options(
+    queue_name="normal",
+    retry_on=(ConnectionError,),
+    max_retries=3,
+    retry_backoff=0.2,
+    retry_jitter=False,
+)
+def flaky(folder: str, failures: int) -> int:
+    """Fails its first ``failures`` attempts with ConnectionError, counted in a file so
+    that attempts in other processes count too; returns the attempt that succeeded."""
+    counter = Path(folder) / "attempts"
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+@task_with_options(queue_name="normal", soft_time_limit=0.5, time_limit=2)
+def overrun(seconds: float, stubborn: bool) -> str:
+    """Runs ``seconds``; when ``stubborn``, past its soft time limit too."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except SoftTimeLimitExceeded:
+            if not stubborn:
+                raise
+    return "done"

@@ -77,13 +77,16 @@ def enqueue_with_options(
     queue: str | None = None,
     priority: int | None = None,
     eta: datetime | None = None,
+    soft_time_limit: float | None = None,
+    time_limit: float | None = None,
 ) -> OutboxMessage:
     """``enqueue``, with the ``apply_async`` options a message keeps until it is sent."""
+    limits = {"soft_time_limit": soft_time_limit, "time_limit": time_limit}
     message = OutboxMessage.objects.create(
         task_name=task_name(task),
         args=list(args),
         kwargs=kwargs,
-        options=stored_options(queue=queue, priority=priority, eta=eta),
+        options=stored_options(queue=queue, priority=priority, eta=eta, **limits),
         **({"task_id": task_id} if task_id else {}),
     )
     transaction.on_commit(partial(publish_or_defer, message))
@@ -100,7 +103,8 @@ def keep(
 ) -> OutboxMessage:
     """A message the broker did not take (``.delay()`` while it is down): kept here,
     pending, with the error, for the relay to publish under the same task id. Its
-    queue, priority and ETA (a countdown as its ETA) are kept; other options are not."""
+    queue, priority, ETA (a countdown as its ETA) and time limits are kept; other
+    options are not."""
     eta = options.get("eta")
     if eta is None and options.get("countdown") is not None:
         eta = timezone.now() + timedelta(seconds=options["countdown"])
@@ -109,7 +113,7 @@ def keep(
         args=list(args or ()),
         kwargs=dict(kwargs or {}),
         options=stored_options(
-            queue=options.get("queue"), priority=options.get("priority"), eta=eta
+            eta=eta, **{name: options.get(name) for name in KEPT_OPTIONS if name != "eta"}
         ),
         task_id=task_id,
         attempts=1,
@@ -117,6 +121,10 @@ def keep(
     )
     logger.warning("broker unreachable, %s[%s] kept in the outbox: %s", task.name, task_id, error)
     return message
+
+
+#: The ``apply_async`` options a message row keeps.
+KEPT_OPTIONS = ("queue", "priority", "eta", "soft_time_limit", "time_limit")
 
 
 def stored_options(**options: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@
   RabbitMQ (where taskhub's quorum queues act on it only from RabbitMQ 4.0); on Redis,
   kombu's priority steps, where a lower number runs first, so the scale is turned over.
 - ``run_after`` becomes the message's ETA.
+- ``task_class`` is ``CeleryTask``: retries with backoff and time limits, as options of
+  ``@task(...)`` (``taskhub.tasks_api.options``).
 - Results live in ``DjangoTaskResult`` rows, readable from any process.
 - Inside ``transaction.atomic()``, enqueueing goes through the outbox: the task is sent
   only if and after the transaction commits (after the response, in a request), and if
@@ -45,13 +47,15 @@ from taskhub.tasks_api.compat import (
     normalize_json,
     task_enqueued,
 )
-from taskhub.tasks_api.messages import celery_queue, message_options
+from taskhub.tasks_api.messages import celery_queue, message_options, time_limits
+from taskhub.tasks_api.options import CeleryTask, validate
 from taskhub.tasks_api.results import to_task_result
 from taskhub.tasks_api.tasks import run_django_task
 from taskhub.worker.queues import queue_names
 
 
 class CeleryBackend(BaseTaskBackend):
+    task_class = CeleryTask
     supports_defer = True
     supports_async_task = True
     supports_get_result = True
@@ -71,6 +75,7 @@ class CeleryBackend(BaseTaskBackend):
                 f"(declared: {', '.join(sorted(declared))})"
             )
         super().validate_task(task)
+        validate(task)
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
@@ -86,7 +91,7 @@ class CeleryBackend(BaseTaskBackend):
             status=TaskResultStatus.READY,
             enqueued_at=timezone.now(),
         )
-        options = message_options(task.queue_name, task.priority, task.run_after)
+        options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
         record.save(force_insert=True)
         if current_app.conf.task_always_eager:
             # As ImmediateBackend: enqueued (READY), then run, then the result returned.

@@ -27,6 +27,9 @@ except ImportError:
     InvalidTask = exceptions.InvalidTaskError
 
 BaseTaskBackend = backends.BaseTaskBackend
+DEFAULT_TASK_BACKEND_ALIAS = base.DEFAULT_TASK_BACKEND_ALIAS
+DEFAULT_TASK_PRIORITY = base.DEFAULT_TASK_PRIORITY
+DEFAULT_TASK_QUEUE_NAME = base.DEFAULT_TASK_QUEUE_NAME
 Task = base.Task
 TaskContext = base.TaskContext
 TaskError = base.TaskError

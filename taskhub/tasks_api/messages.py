@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import current_app
+from django.utils.module_loading import import_string
 
 from taskhub.worker.queues import is_redis
 
@@ -15,11 +16,15 @@ from taskhub.worker.queues import is_redis
 DJANGO_DEFAULT_QUEUE = "default"
 
 
-def message_options(queue_name: str, priority: int, run_after: datetime | None) -> dict[str, Any]:
+def message_options(
+    queue_name: str, priority: int, run_after: datetime | None, time_limits: dict[str, float]
+) -> dict[str, Any]:
+    """``time_limits``: ``soft_time_limit`` and ``time_limit`` where the task has them."""
     return {
         "queue": celery_queue(queue_name),
         "priority": broker_priority(priority, current_app.conf.broker_url),
         "eta": run_after,
+        **time_limits,
     }
 
 
@@ -33,3 +38,22 @@ def broker_priority(priority: int, broker_url: str | None) -> int:
     """Django's -100..100 as Celery's 0..9, in the direction the broker reads it."""
     urgency = round((priority + 100) * 9 / 200)
     return 9 - urgency if is_redis(broker_url) else urgency
+
+
+def time_limits(task: object) -> dict[str, float]:
+    """A task's ``soft_time_limit`` and ``time_limit`` (``CeleryTask`` options) as the
+    message options the worker enforces; none for a task without them."""
+    limits = {
+        "soft_time_limit": getattr(task, "soft_time_limit", None),
+        "time_limit": getattr(task, "time_limit", None),
+    }
+    return {option: seconds for option, seconds in limits.items() if seconds is not None}
+
+
+def time_limits_of(task_path: str) -> dict[str, float]:
+    """The limits of the task at ``task_path`` as its code defines them now; none if it
+    cannot be imported (the worker then records that error as the task's)."""
+    try:
+        return time_limits(import_string(task_path))
+    except ImportError:
+        return {}

@@ -34,8 +34,18 @@ from taskhub.tasks_api.compat import (
     task_finished,
     task_started,
 )
+from taskhub.tasks_api.options import retry_delay
 
 FINISHED = (SUCCEEDED, TaskResultStatus.FAILED)
+
+
+class RetryLater(Exception):
+    """The attempt failed with an error its task retries on (``retry_on``): the result
+    is READY again, and the next attempt is due ``seconds`` from now."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"next attempt in {seconds:.1f} s")
+        self.seconds = seconds
 
 
 def to_task_result(record: DjangoTaskResult) -> TaskResult:
@@ -98,8 +108,13 @@ def run(result_id: str, worker_id: str) -> str:
     try:
         value = json.loads(json.dumps(call(result)))
     except Exception as exc:  # any error of the task is its outcome, as in Django
-        record.status = TaskResultStatus.FAILED
         record.errors = [*record.errors, error_of(exc)]
+        delay = retry_delay(result.task, exc, attempts=len(record.worker_ids))
+        if delay is not None:
+            record.status = TaskResultStatus.READY
+            record.save(update_fields=["status", "errors"])
+            raise RetryLater(delay) from exc
+        record.status = TaskResultStatus.FAILED
     else:
         record.status = SUCCEEDED
         record.return_value = value
@@ -107,6 +122,24 @@ def run(result_id: str, worker_id: str) -> str:
     record.save(update_fields=["status", "errors", "return_value", "finished_at"])
     task_finished.send(sender=sender, task_result=to_task_result(record))
     return record.status
+
+
+def fail_unfinished(result_id: str, error: BaseException) -> None:
+    """A run the worker ended from outside (its hard ``time_limit``) left its result
+    RUNNING: it is FAILED with that error, and ``task_finished`` sent."""
+    with transaction.atomic():
+        running = DjangoTaskResult.objects.select_for_update().filter(
+            pk=result_id, status=TaskResultStatus.RUNNING
+        )
+        record = running.first()
+        if record is None:
+            return
+        record.status = TaskResultStatus.FAILED
+        record.errors = [*record.errors, error_of(error)]
+        record.finished_at = timezone.now()
+        record.save(update_fields=["status", "errors", "finished_at"])
+    sender = type(task_backends[record.backend])
+    task_finished.send(sender=sender, task_result=to_task_result(record))
 
 
 def call(result: TaskResult) -> Any:

@@ -1,4 +1,9 @@
-"""The one Celery task that runs every Django task enqueued on ``CeleryBackend``."""
+"""The one Celery task that runs every Django task enqueued on ``CeleryBackend``.
+
+(The results module is imported inside, not above: it needs the Tasks API, an optional
+dependency, ``taskhub[tasks]``, and this task is registered on every worker.)"""
+
+from typing import Any
 
 from celery import shared_task
 
@@ -6,21 +11,36 @@ from taskhub import task_names
 from taskhub.delivery.base import DatabaseTask
 
 
+class DjangoTaskRun(DatabaseTask):
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Called in the worker's main process too when it ends a run at its hard time
+        limit: the result the run left RUNNING is failed with that error."""
+        from taskhub.tasks_api import results
+
+        results.fail_unfinished(args[0], exc)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
 @shared_task(
-    base=DatabaseTask,
+    base=DjangoTaskRun,
     name=task_names.RUN_DJANGO_TASK,
     bind=True,
     family="django_tasks",
     ignore_result=True,
     track_started=False,
 )
-def run_django_task(self, result_id: str) -> str:
-    """A Django Tasks API task (``taskhub.backends.CeleryBackend``): its queue, priority
-    and ETA come with the message; its outcome is its ``DjangoTaskResult`` row, so
-    Celery's own result and STARTED state would be two more commits per task (B9).
-    (The results module is imported here, not above: it needs the Tasks API, an
-    optional dependency, ``taskhub[tasks]``, and this task is registered on every
-    worker.)"""
+def run_django_task(self: DjangoTaskRun, result_id: str) -> str:
+    """A Django Tasks API task (``taskhub.backends.CeleryBackend``): its queue, priority,
+    ETA and time limits come with the message; its outcome is its ``DjangoTaskResult``
+    row, so Celery's own result and STARTED state would be two more commits per task
+    (B9). Its retries follow the Django task's own options, not Celery's count; in eager
+    mode they run at once, inline (Celery's eager retry raises when errors propagate)."""
     from taskhub.tasks_api import results
 
-    return results.run(result_id, worker_id=self.request.hostname)
+    while True:
+        try:
+            return results.run(result_id, worker_id=self.request.hostname)
+        except results.RetryLater as later:
+            if not self.request.is_eager:
+                retries = self.request.retries + 1
+                raise self.retry(countdown=later.seconds, max_retries=retries) from None

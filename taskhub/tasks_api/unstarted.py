@@ -17,7 +17,7 @@ from django.utils import timezone
 from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.tasks_api.messages import message_options
+from taskhub.tasks_api.messages import message_options, time_limits_of
 
 BACKEND = "taskhub.backends.CeleryBackend"
 #: Django's own READY status, spelled out: the Tasks API itself is optional here.
@@ -46,7 +46,8 @@ def send_unstarted(older_than: timedelta, limit: int = 1000) -> int:
     }
     resent = [record for record in stale if record.id not in covered]
     for record in resent:
-        options = message_options(record.queue_name, record.priority, run_after=None)
+        limits = time_limits_of(record.task_path)
+        options = message_options(record.queue_name, record.priority, None, limits)
         outbox.enqueue_with_options(
             task_names.RUN_DJANGO_TASK, [record.id], {}, task_id=record.id, **options
         )

@@ -1,0 +1,104 @@
+"""What Django's Tasks API leaves to backends, as options of the task itself: retries
+with backoff and time limits.
+
+    from taskhub.tasks_api import task
+
+    @task(queue_name="normal", retry_on=(ConnectionError,), max_retries=5,
+          retry_backoff=2, soft_time_limit=50, time_limit=60)
+    def fetch(url: str) -> int: ...
+
+``CeleryBackend.task_class`` is ``CeleryTask``, so on Django 6.1 and the django-tasks
+backport, Django's own ``@task(...)`` takes the same options. Django 6.0's ``@task``
+takes no others: ``taskhub.tasks_api.task`` reads the same on every version.
+
+- ``retry_on``: the exceptions that make an attempt run again, up to ``max_retries``
+  more times (3), the first ``retry_backoff`` seconds later (1), each wait twice the
+  last, at most ``retry_backoff_max`` (600), a random part of it with
+  ``retry_jitter`` (on), as Celery's ``autoretry_for`` does. Between attempts the
+  result is READY; each attempt adds its worker to ``worker_ids`` (``attempts``) and
+  its error to ``errors``.
+- ``soft_time_limit`` raises ``SoftTimeLimitExceeded`` in the task (which it may catch
+  to clean up); ``time_limit`` ends the worker process running it, and the result is
+  FAILED with ``TimeLimitExceeded``. Seconds; they need a prefork or threads worker on
+  Linux, as Celery's own do.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from taskhub.tasks_api.compat import (
+    DEFAULT_TASK_BACKEND_ALIAS,
+    DEFAULT_TASK_PRIORITY,
+    DEFAULT_TASK_QUEUE_NAME,
+    InvalidTask,
+    Task,
+    task_backends,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CeleryTask(Task):
+    retry_on: tuple[type[BaseException], ...] = ()
+    max_retries: int = 3
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 600.0
+    retry_jitter: bool = True
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+
+
+def task(
+    function: Callable[..., Any] | None = None,
+    *,
+    priority: int = DEFAULT_TASK_PRIORITY,
+    queue_name: str = DEFAULT_TASK_QUEUE_NAME,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    takes_context: bool = False,
+    **options: Any,
+) -> Any:
+    """Django's ``@task``, passing ``options`` to the backend's ``task_class``, as Django
+    6.1 does, on every version."""
+
+    def wrapper(func: Callable[..., Any]) -> Task:
+        return task_backends[backend].task_class(
+            func=func,
+            priority=priority,
+            queue_name=queue_name,
+            backend=backend,
+            takes_context=takes_context,
+            **options,
+        )
+
+    return wrapper(function) if function else wrapper
+
+
+def validate(task: Task) -> None:
+    """A clear error for options that cannot work, when the task is defined."""
+    if not isinstance(task, CeleryTask):
+        return
+    name = task.module_path
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in task.retry_on):
+        raise InvalidTask(f"{name}: retry_on must be a tuple of exception classes")
+    if not isinstance(task.max_retries, int) or task.max_retries < 0:
+        raise InvalidTask(f"{name}: max_retries must be a whole number, 0 or more")
+    if task.retry_backoff < 0 or task.retry_backoff_max < task.retry_backoff:
+        raise InvalidTask(f"{name}: retry_backoff must be 0 or more, and retry_backoff_max no less")
+    for limit in ("soft_time_limit", "time_limit"):
+        seconds = getattr(task, limit)
+        if seconds is not None and not seconds > 0:
+            raise InvalidTask(f"{name}: {limit} must be a number of seconds above 0")
+    if task.soft_time_limit and task.time_limit and task.soft_time_limit >= task.time_limit:
+        raise InvalidTask(f"{name}: soft_time_limit must be below time_limit")
+
+
+def retry_delay(task: Task, error: BaseException, attempts: int) -> float | None:
+    """Seconds until the next attempt after ``attempts`` ended in ``error``, or None
+    when the error is final."""
+    if not isinstance(task, CeleryTask) or not isinstance(error, task.retry_on):
+        return None
+    if attempts > task.max_retries:
+        return None
+    delay = min(task.retry_backoff * 2 ** (attempts - 1), task.retry_backoff_max)
+    return random.uniform(0, delay) if task.retry_jitter else delay  # noqa: S311 (jitter)
