@@ -68,6 +68,7 @@ def task(
             queue_name=queue_name,
             backend=backend,
             takes_context=takes_context,
+            run_after=None,  # required in Django 6.0's Task
             **options,
         )
 

@@ -81,14 +81,14 @@ def test_djangos_own_decorator_takes_the_options_where_it_passes_them_on():
     passes_options = any(
         p.kind is p.VAR_KEYWORD for p in inspect.signature(compat.task).parameters.values()
     )
-    decorate = compat.task(queue_name="normal", retry_on=(OSError,), time_limit=5)
+    given = {"queue_name": "normal", "retry_on": (OSError,), "time_limit": 5}
     if passes_options:
-        defined = decorate(api_tasks.add.func)
+        defined = compat.task(**given)(api_tasks.add.func)
         assert isinstance(defined, CeleryTask)
         assert (defined.retry_on, defined.time_limit) == ((OSError,), 5)
     else:
-        with pytest.raises(TypeError):
-            decorate(api_tasks.add.func)
+        with pytest.raises(TypeError, match="retry_on"):
+            compat.task(**given)
     assert options(retry_on=(OSError,)).using(priority=10).retry_on == (OSError,)
 
 
