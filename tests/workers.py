@@ -55,6 +55,13 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def queued_task_ids(url: str, queue: str) -> list[str]:
+    """Task ids waiting in ``queue`` on Redis, in each of its priority steps' lists."""
+    client = redis_client(url)
+    lists = [key for key in client.keys(f"{queue}*") if client.type(key) == b"list"]
+    return [json.loads(raw)["headers"]["id"] for key in lists for raw in client.lrange(key, 0, -1)]
+
+
 def queue_length(url: str, var_dir: Path, queue: str) -> int:
     with broker_connection(url, var_dir) as conn:
         return queue_depth(conn, queue)

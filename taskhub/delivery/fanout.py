@@ -35,6 +35,7 @@ from taskhub.delivery import confirms
 from taskhub.worker import redis_broker
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+IdentifiedCall = tuple[str, tuple[Any, ...], dict[str, Any]]
 # Options that go into the message itself rather than to the broker.
 MESSAGE_OPTIONS = ("countdown", "eta", "expires", "time_limit", "soft_time_limit")
 # Stand-ins in the message template, replaced per message; none needs JSON escaping.
@@ -47,12 +48,22 @@ def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **optio
     ``options`` (``queue``, ``countdown``, ``priority``...) apply to every message; in
     eager mode each call runs inline, as ``.delay()`` would.
     """
-    app = task.app
-    if app.conf.task_always_eager:
+    if task.app.conf.task_always_eager:
         calls = list(calls)
         for args, kwargs in calls:
             task.apply_async(args, kwargs, **options)
         return len(calls)
+    return send_with_ids(
+        task, ((uuid(), args, kwargs) for args, kwargs in calls), batch_size, **options
+    )
+
+
+def send_with_ids(
+    task: Task, calls: Iterable[IdentifiedCall], batch_size: int = 1000, **options: Any
+) -> int:
+    """``send_many`` for ``(task_id, args, kwargs)``: each message under the id given
+    (a Django task's result id, say), never run inline."""
+    app = task.app
     route = app.amqp.router.route(dict(options), task.name, (), {})
     queue = route.pop("queue")
     message_options = {
@@ -122,7 +133,11 @@ def lpush_ready(producer: Any, queue: Queue, route: dict[str, Any]) -> bool:
 
 
 def push_to_redis(
-    channel: Any, queue_name: str, message: Message, calls: Iterable[Call], batch_size: int
+    channel: Any,
+    queue_name: str,
+    message: Message,
+    calls: Iterable[IdentifiedCall],
+    batch_size: int,
 ) -> int:
     sent = 0
     encoded = redis_messages(message, queue_name, calls)
@@ -136,7 +151,9 @@ def push_to_redis(
     return sent
 
 
-def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> Iterator[str]:
+def redis_messages(
+    message: Message, queue_name: str, calls: Iterable[IdentifiedCall]
+) -> Iterator[str]:
     """Each call's message as kombu's Redis transport stores it in a queue's list.
 
     The same JSON object ``Producer.publish`` makes (the body serialised, then base64,
@@ -164,11 +181,11 @@ def redis_messages(message: Message, queue_name: str, calls: Iterable[Call]) -> 
         }
     )
     tag_prefix = uuid()
-    for number, (args, kwargs) in enumerate(calls):
+    for number, (task_id, args, kwargs) in enumerate(calls):
         _, _, data = serialize(message.body(args, kwargs), serializer=message.serializer)
         body = b64encode(data.encode() if isinstance(data, str) else data).decode()
         yield (
-            template.replace(TASK_ID, uuid())
+            template.replace(TASK_ID, task_id)
             .replace(BODY, body)
             .replace(DELIVERY_TAG, f"{tag_prefix}.{number}")
         )
@@ -188,7 +205,7 @@ def publish_confirmed(
     queue: Queue,
     route: dict[str, Any],
     message: Message,
-    calls: Iterable[Call],
+    calls: Iterable[IdentifiedCall],
     batch_size: int,
 ) -> int:
     """RabbitMQ with publisher confirms: ``batch_size`` messages, then one wait for all
@@ -200,8 +217,7 @@ def publish_confirmed(
     with confirms.ConfirmedChannel(producer.connection) as confirmed:
         while batch := list(islice(calls, batch_size)):
             outgoing = []
-            for args, kwargs in batch:
-                task_id = uuid()
+            for task_id, args, kwargs in batch:
                 headers, properties = message.filled(task_id)
                 content_type, encoding, body = serialize(
                     message.body(args, kwargs), serializer=message.serializer
@@ -222,7 +238,7 @@ def publish_in_batches(
     queue: Queue,
     route: dict[str, Any],
     message: Message,
-    calls: Iterable[Call],
+    calls: Iterable[IdentifiedCall],
     batch_size: int,
 ) -> int:
     exchange, routing_key, delivery_mode = destination(queue)
@@ -235,8 +251,8 @@ def publish_in_batches(
     }
     sent = 0
     with producer.batch(max_size=batch_size):
-        for args, kwargs in calls:
-            headers, properties = message.filled(uuid())
+        for task_id, args, kwargs in calls:
+            headers, properties = message.filled(task_id)
             body = message.body(args, kwargs)
             producer.publish(body, headers=headers, **properties, **publish_options)
             sent += 1

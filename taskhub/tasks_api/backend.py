@@ -26,8 +26,10 @@
 """
 
 import json
+import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from celery import current_app
@@ -35,7 +37,7 @@ from django.core import checks
 from django.db import transaction
 from django.utils import timezone
 
-from taskhub.delivery import outbox
+from taskhub.delivery import fanout, outbox
 from taskhub.models import DjangoTaskResult
 from taskhub.tasks_api.compat import (
     BaseTaskBackend,
@@ -52,6 +54,12 @@ from taskhub.tasks_api.options import CeleryTask, validate
 from taskhub.tasks_api.results import to_task_result
 from taskhub.tasks_api.tasks import run_django_task
 from taskhub.worker.queues import queue_names
+
+logger = logging.getLogger(__name__)
+#: One call's arguments: ``(args, kwargs)``.
+Call = tuple[Sequence[Any], dict[str, Any]]
+#: Result rows per INSERT in ``enqueue_many``.
+BULK_BATCH = 1000
 
 
 class CeleryBackend(BaseTaskBackend):
@@ -79,35 +87,44 @@ class CeleryBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
-        record = DjangoTaskResult(
-            id=str(uuid.uuid4()),
-            task_path=task.module_path,
-            backend=self.alias,
-            queue_name=task.queue_name,
-            priority=task.priority,
-            run_after=task.run_after,
-            args=json_value(task, "arguments", list(args)),
-            kwargs=json_value(task, "keyword arguments", dict(kwargs)),
-            status=TaskResultStatus.READY,
-            enqueued_at=timezone.now(),
-        )
+        record = new_record(task, self.alias, args, kwargs)
         options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
         record.save(force_insert=True)
         if current_app.conf.task_always_eager:
             # As ImmediateBackend: enqueued (READY), then run, then the result returned.
-            task_enqueued.send(sender=type(self), task_result=to_task_result(record))
+            task_enqueued.send(sender=type(self), task_result=to_task_result(record, task))
             run_django_task.apply_async((record.id,), task_id=record.id, **options)
             record.refresh_from_db()
-            return to_task_result(record)
+            return to_task_result(record, task)
         if transaction.get_connection().in_atomic_block:
             outbox.enqueue_with_options(
                 run_django_task, [record.id], {}, task_id=record.id, **options
             )
         else:
             run_django_task.apply_async((record.id,), task_id=record.id, retry=False, **options)
-        result = to_task_result(record)
+        result = to_task_result(record, task)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
+
+    def enqueue_many(self, task: Task, calls: Iterable[Call]) -> list[TaskResult]:
+        """``task.enqueue(*args, **kwargs)`` for every ``(args, kwargs)``, at a fraction
+        of the cost (``taskhub.tasks_api.bulk.enqueue_many``): every call checked before
+        anything is written, the rows in one bulk insert, the messages through taskhub's
+        fan-out once the transaction commits (at once outside one). A broker that is
+        down leaves the rows READY for the relay to send (``tasks_api.unstarted``)."""
+        self.validate_task(task)
+        calls = list(calls)
+        records = [new_record(task, self.alias, args, kwargs) for args, kwargs in each_call(calls)]
+        if current_app.conf.task_always_eager:
+            return [self.enqueue(task, args, kwargs) for args, kwargs in calls]
+        DjangoTaskResult.objects.bulk_create(records, batch_size=BULK_BATCH)
+        options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
+        ids = [record.id for record in records]
+        transaction.on_commit(partial(publish_many, ids, options))
+        results = [to_task_result(record, task) for record in records]
+        for result in results:
+            task_enqueued.send(sender=type(self), task_result=result)
+        return results
 
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
         declared = queue_names(current_app)
@@ -136,3 +153,38 @@ def json_value(task: Task, what: str, value: Any) -> Any:
     except (TypeError, ValueError) as exc:
         error = TypeError if isinstance(exc, TypeError) else ValueError
         raise error(f"{task.module_path}: {what} are not JSON-serialisable: {exc}") from exc
+
+
+def new_record(task: Task, alias: str, args: Any, kwargs: Any) -> DjangoTaskResult:
+    """A READY result row for one call, its arguments as they will arrive."""
+    return DjangoTaskResult(
+        id=str(uuid.uuid4()),
+        task_path=task.module_path,
+        backend=alias,
+        queue_name=task.queue_name,
+        priority=task.priority,
+        run_after=task.run_after,
+        args=json_value(task, "arguments", list(args)),
+        kwargs=json_value(task, "keyword arguments", dict(kwargs)),
+        status=TaskResultStatus.READY,
+        enqueued_at=timezone.now(),
+    )
+
+
+def each_call(calls: list[Any]) -> Iterator[Call]:
+    for number, call in enumerate(calls):
+        if not (isinstance(call, list | tuple) and len(call) == 2 and isinstance(call[1], dict)):
+            raise TypeError(f"call {number} is not (args, kwargs): {call!r}")
+        yield call[0], call[1]
+
+
+def publish_many(ids: list[str], options: dict[str, Any]) -> None:
+    calls = ((result_id, (result_id,), {}) for result_id in ids)
+    try:
+        fanout.send_with_ids(run_django_task, calls, **options)
+    except outbox.BROKER_ERRORS as exc:
+        logger.warning(
+            "broker unreachable: %d Django tasks stay READY for the relay to send: %s",
+            len(ids),
+            exc,
+        )

@@ -48,9 +48,10 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
-def to_task_result(record: DjangoTaskResult) -> TaskResult:
-    """The API's ``TaskResult`` for a stored row, its task as it was enqueued."""
-    defined = import_string(record.task_path)
+def to_task_result(record: DjangoTaskResult, defined: Task | None = None) -> TaskResult:
+    """The API's ``TaskResult`` for a stored row, its task as it was enqueued (``defined``
+    when the caller has it at hand, saving an import per row)."""
+    defined = defined or import_string(record.task_path)
     if not isinstance(defined, Task):
         raise TypeError(f"{record.task_path} is not a Django task (decorate it with @task)")
     task = replace(

@@ -3,7 +3,6 @@ task inline with ImmediateBackend's semantics; without it, enqueue goes through 
 outbox in the caller's transaction, and outside one publishes at once (the outbox keeping
 what an unreachable broker refused). Real workers: tests/tasks_api/test_django_tasks_workers.py."""
 
-import json
 import time
 import uuid
 from datetime import timedelta
@@ -31,7 +30,7 @@ from taskhub.tasks_api.messages import broker_priority
 from taskhub.tasks_api.unstarted import send_unstarted
 from taskhub.worker import queues
 from tests import api_tasks
-from tests.workers import publishing_to, redis_client, redis_database
+from tests.workers import publishing_to, queued_task_ids, redis_database
 
 pytestmark = pytest.mark.django_db
 
@@ -154,13 +153,6 @@ def test_enqueue_in_a_transaction_goes_through_the_outbox_with_queue_priority_an
     assert message.options["queue"] == "high"
     assert message.options["priority"] == broker_priority(100, settings.CELERY_BROKER_URL)
     assert message.options["eta"] == later.isoformat()
-
-
-def queued_task_ids(url: str, queue: str) -> list[str]:
-    """Task ids waiting in ``queue`` on Redis, in each of its priority steps' lists."""
-    client = redis_client(url)
-    lists = [key for key in client.keys(f"{queue}*") if client.type(key) == b"list"]
-    return [json.loads(raw)["headers"]["id"] for key in lists for raw in client.lrange(key, 0, -1)]
 
 
 @pytest.mark.integration
