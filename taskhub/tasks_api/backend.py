@@ -51,13 +51,15 @@ from taskhub.tasks_api.tasks import run_django_task
 from taskhub.worker.queues import queue_names
 
 
+# The annotations naming Task and TaskResult are quoted: Django's are not generic at run
+# time (the backport's TaskResult takes one parameter).
 class CeleryBackend(BaseTaskBackend):
     supports_defer = True
     supports_async_task = True
     supports_get_result = True
     supports_priority = True
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: "Task[Any, Any]") -> None:
         if self.queues and task.queue_name not in self.queues:
             raise InvalidTask(
                 f"{task.module_path}: queue {task.queue_name!r} is not one of this "
@@ -72,7 +74,7 @@ class CeleryBackend(BaseTaskBackend):
             )
         super().validate_task(task)
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+    def enqueue(self, task: "Task[Any, Any]", args: Any, kwargs: Any) -> "TaskResult[Any, Any]":
         self.validate_task(task)
         record = DjangoTaskResult(
             id=str(uuid.uuid4()),
@@ -104,7 +106,8 @@ class CeleryBackend(BaseTaskBackend):
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 
-    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
+    # Django iterates what check returns (the backport says Iterable); django-stubs say list.
+    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:  # type: ignore[override]
         declared = queue_names(current_app)
         for name in sorted(self.queues):
             if celery_queue(name) not in declared:
@@ -115,14 +118,14 @@ class CeleryBackend(BaseTaskBackend):
                     id="taskhub.E008",
                 )
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> "TaskResult[Any, Any]":
         record = DjangoTaskResult.objects.filter(pk=result_id).first()
         if record is None:
             raise TaskResultDoesNotExist(result_id)
         return to_task_result(record)
 
 
-def json_value(task: Task, what: str, value: Any) -> Any:
+def json_value(task: "Task[Any, Any]", what: str, value: Any) -> Any:
     """``value`` as it will arrive (tuples become lists, keys strings), or, before
     anything is written or sent, the error Django's own backends raise: ``TypeError``
     (``ValueError`` for bytes that are not UTF-8), with the task's name."""

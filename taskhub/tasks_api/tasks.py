@@ -1,5 +1,7 @@
 """The one Celery task that runs every Django task enqueued on ``CeleryBackend``."""
 
+from typing import cast
+
 from celery import shared_task
 
 from taskhub import task_names
@@ -14,7 +16,7 @@ from taskhub.delivery.base import DatabaseTask
     ignore_result=True,
     track_started=False,
 )
-def run_django_task(self, result_id: str) -> str:
+def run_django_task(self: DatabaseTask, result_id: str) -> str:
     """A Django Tasks API task (``taskhub.backends.CeleryBackend``): its queue, priority
     and ETA come with the message; its outcome is its ``DjangoTaskResult`` row, so
     Celery's own result and STARTED state would be two more commits per task (B9).
@@ -23,4 +25,5 @@ def run_django_task(self, result_id: str) -> str:
     worker.)"""
     from taskhub.tasks_api import results
 
-    return results.run(result_id, worker_id=self.request.hostname)
+    # A worker's request names its host, as does apply's (eager mode).
+    return results.run(result_id, worker_id=cast(str, self.request.hostname))
