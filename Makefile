@@ -90,9 +90,12 @@ dist: $(DEV_STAMP)
 	build/dist-check/bin/python -m pip install --quiet dist/*.whl
 	cd build && dist-check/bin/python -c "import taskhub; print('taskhub', taskhub.__version__, 'from', taskhub.__file__)"
 
+# mypy checks taskhub (pyproject.toml's [tool.mypy]: strict for what hosts import), its
+# django-stubs plugin loading project.settings.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format .
@@ -104,4 +107,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .nox var .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .nox var .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info

@@ -8,13 +8,13 @@ The views themselves parse and answer; the services of their wing do the work.
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.request import UnreadablePostError
 from django.middleware.csrf import CsrfViewMiddleware
@@ -68,7 +68,7 @@ class JsonCsrfCheck(CsrfViewMiddleware):
 
 
 def refuse_early(
-    request: HttpRequest, methods: Iterable[str], content_types: dict[str, Iterable[str]]
+    request: HttpRequest, methods: Collection[str], content_types: dict[str, Collection[str]]
 ) -> None:
     """ApiError for what needs no reading of the body: no login (401, before anything
     else), a wrong method (405), a wrong content type (415)."""
@@ -79,6 +79,7 @@ def refuse_early(
         raise ApiError(
             405, f"{request.method} is not allowed here; use {allowed}", {"Allow": allowed}
         )
+    assert request.method is not None  # None is in no methods: refused above
     accepted = content_types.get(request.method)
     if accepted is not None and request.content_type not in accepted:
         raise ApiError(
@@ -101,7 +102,7 @@ def unreadable_body(request: HttpRequest, exc: Exception) -> JsonResponse:
 
 
 def api_view(
-    methods: Iterable[str], content_types: dict[str, Iterable[str]] | None = None
+    methods: Iterable[str], content_types: dict[str, Collection[str]] | None = None
 ) -> Callable[[Callable], Callable]:
     """The JSON API's edges, the same for every API view: 401, 405, 415 (see
     ``refuse_early``), then Django's CSRF check (403), then the view; its ApiError (a
@@ -117,7 +118,7 @@ def api_view(
 
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 refuse_early(request, methods, accepted)
                 return checked(request, *args, **kwargs)

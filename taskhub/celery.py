@@ -115,7 +115,7 @@ def broker_transport_options(broker_url: str) -> dict[str, Any]:
     return {}
 
 
-class TaskhubDefaults(Mapping):
+class TaskhubDefaults(Mapping[str, Any]):
     """taskhub's defaults as one of the app configuration's maps, consulted only for
     keys the host did not set. Computed values are computed on every read."""
 
@@ -155,7 +155,7 @@ def configure(app: Celery) -> Celery:
     flower.require_authentication()
     app.steps["consumer"].add(RedisLiveness)
     redis_broker.use_connection_class(app)
-    if app.configured:
+    if app.configured:  # type: ignore[attr-defined]  # celery-types lacks Celery.configured
         _install(app)
     else:
         app.on_after_configure.connect(_on_after_configure, sender=app, weak=False)
@@ -172,6 +172,7 @@ def set_by_host(app: Celery, key: str) -> bool:
     defaults or Celery's."""
     app.conf[key]  # the first read configures the app
     view = app.conf
+    assert view.maps is not None  # ChainMap.__init__ sets it
     for mapping in view.maps:
         if isinstance(mapping, TaskhubDefaults):
             return False
@@ -180,7 +181,7 @@ def set_by_host(app: Celery, key: str) -> bool:
     return False
 
 
-def with_taskhub_router(routes: Any) -> tuple:
+def with_taskhub_router(routes: Any) -> tuple[Any, ...]:
     """The host's routes (``CELERY_TASK_ROUTES`` in any form Celery takes), then
     taskhub's router: the host's route for a task wins. A host that lists the router
     itself, by its name or its name before 0.2, keeps it where it put it."""
@@ -199,6 +200,7 @@ def _install(app: Celery) -> None:
     schedule does not already name."""
     view = app.conf
     cache_django_settings(view)
+    assert view.maps is not None and view.defaults is not None  # ChainMap.__init__ sets both
     if not any(isinstance(m, TaskhubDefaults) for m in view.maps):
         defaults = TaskhubDefaults(app)
         view.defaults.insert(len(view.defaults) - 1, defaults)

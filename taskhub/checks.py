@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.files.storage import FileSystemStorage
-from kombu.serialization import registry
+from kombu.serialization import registry  # type: ignore[attr-defined]  # not in kombu-stubs
 
 from taskhub import conf, storage, task_names
 from taskhub.worker import redis_broker, schedule
@@ -33,7 +33,8 @@ MIN_REDIS_VISIBILITY_TIMEOUT = 8
 
 
 def celery_app() -> Celery:
-    return current_app._get_current_object()
+    # current_app is a Proxy, which celery-types types as the Celery app itself.
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def check_celery(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -89,7 +90,7 @@ def check_scheduler(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
 def check_routes(app: Celery) -> list[checks.CheckMessage]:
     """Every taskhub task routed (as Celery would route it) to a declared queue."""
     declared = set(queue_names(app))
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name in sorted(app.tasks):
         if not name.startswith(task_names.PREFIX):
             continue
@@ -107,7 +108,7 @@ def check_routes(app: Celery) -> list[checks.CheckMessage]:
 
 
 def check_delivery(app: Celery) -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     scheme = broker_scheme(app.conf.broker_url)
     options = app.conf.broker_transport_options or {}
     own_transport = app.conf.broker_transport in redis_broker.TRANSPORT_NAMES
@@ -208,7 +209,7 @@ def check_report_storage(app_configs: Any = None, **kwargs: Any) -> list[checks.
 
 
 def check_setting_names(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for setting in dir(settings):
         name = setting.removeprefix("TASKHUB_")
         if setting.startswith("TASKHUB_") and name not in conf.DEFAULTS:

@@ -54,4 +54,5 @@ def signed_url(storage: Storage, name: str) -> str | None:
         return None
     if "expire" not in inspect.signature(storage.url).parameters:
         return None
-    return storage.url(name, expire=conf.get("DOWNLOAD_URL_SECONDS"))
+    # Storage.url takes no expire; this storage's does (checked above).
+    return storage.url(name, expire=conf.get("DOWNLOAD_URL_SECONDS"))  # type: ignore[call-arg]

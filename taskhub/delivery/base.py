@@ -8,7 +8,7 @@ limits are read from ``TASKHUB_*`` settings when a task is sent or run, never fr
 import.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from celery import uuid
 from celery.contrib.django.task import DjangoTask
@@ -30,7 +30,7 @@ class DeadLettered(Exception):
     """The task came back too many times; it is failed instead of run again."""
 
 
-class TaskhubTask(DjangoTask):
+class TaskhubTask(DjangoTask[Any, Any]):
     """Base of every taskhub task.
 
     - Its time limits (of its ``family``) and retry limits are read on access.
@@ -44,26 +44,29 @@ class TaskhubTask(DjangoTask):
 
     family = "maintenance"
 
+    # Celery declares these as attributes; taskhub's are read-only on purpose, read from
+    # the settings on access.
     @property
-    def time_limit(self) -> int:
+    def time_limit(self) -> int:  # type: ignore[override]
         return conf.time_limit(self.family).hard
 
     @property
-    def soft_time_limit(self) -> int:
+    def soft_time_limit(self) -> int:  # type: ignore[override]
         return conf.time_limit(self.family).soft
 
-    def apply_async(
+    def apply_async(  # type: ignore[override]  # Celery's options pass through **options
         self,
         args: Any = None,
         kwargs: Any = None,
         task_id: str | None = None,
         **options: Any,
-    ) -> AsyncResult:
+    ) -> AsyncResult[Any]:
         """Send the task; when the broker cannot be reached, keep it in the outbox for the
         relay and return its result all the same: ``.delay()`` from a view never fails
         the request, nor loses the task, because the broker is down. (The outbox's own
         publishes, marked by its header, get the error: they keep their row anyway.)"""
-        app = self._get_app()
+        # What Celery's own apply_async calls (it binds the task); not in celery-types.
+        app = self._get_app()  # type: ignore[attr-defined]
         if not is_configured(app):
             raise ImproperlyConfigured(
                 f"{self.name} was sent by a Celery app that taskhub.celery.configure(app) "
@@ -79,11 +82,13 @@ class TaskhubTask(DjangoTask):
             return self.AsyncResult(task_id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Both tests below are true only of a request from a message, which has its id.
         if outbox.came_from_outbox(self.request):
-            outbox.mark_started(self.request.id)
+            outbox.mark_started(cast(str, self.request.id))
         if redelivered(self.request):
             limit = conf.get("MAX_DELIVERIES")
-            count = dead_letters.record_redelivery(self.request.id, self.name, args, kwargs, limit)
+            task_id = cast(str, self.request.id)
+            count = dead_letters.record_redelivery(task_id, self.name, args, kwargs, limit)
             if count is not None:
                 raise DeadLettered(f"{self.name}[{self.request.id}] delivered {count} times")
         return super().__call__(*args, **kwargs)

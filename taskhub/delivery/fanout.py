@@ -42,7 +42,9 @@ MESSAGE_OPTIONS = ("countdown", "eta", "expires", "time_limit", "soft_time_limit
 TASK_ID, BODY, DELIVERY_TAG = "@taskhub-task-id@", "@taskhub-body@", "@taskhub-delivery-tag@"
 
 
-def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **options: Any) -> int:
+def send_many(
+    task: Task[Any, Any], calls: Iterable[Call], batch_size: int = 1000, **options: Any
+) -> int:
     """Publish ``task(*args, **kwargs)`` for every ``(args, kwargs)``; return how many.
 
     ``options`` (``queue``, ``countdown``, ``priority``...) apply to every message; in
@@ -59,7 +61,7 @@ def send_many(task: Task, calls: Iterable[Call], batch_size: int = 1000, **optio
 
 
 def send_with_ids(
-    task: Task, calls: Iterable[IdentifiedCall], batch_size: int = 1000, **options: Any
+    task: Task[Any, Any], calls: Iterable[IdentifiedCall], batch_size: int = 1000, **options: Any
 ) -> int:
     """``send_many`` for ``(task_id, args, kwargs)``: each message under the id given
     (a Django task's result id, say), never run inline."""
@@ -95,7 +97,13 @@ def send_with_ids(
 class Message:
     """One task's message, filled in per call with a new task id and the arguments."""
 
-    def __init__(self, headers: dict, properties: dict, embed: dict, serializer: str) -> None:
+    def __init__(
+        self,
+        headers: dict[str, Any],
+        properties: dict[str, Any],
+        embed: dict[str, Any],
+        serializer: str,
+    ) -> None:
         self.headers = headers
         self.properties = properties
         self.embed = embed
@@ -108,7 +116,7 @@ class Message:
             )
         return (args, kwargs, self.embed)
 
-    def filled(self, task_id: str) -> tuple[dict, dict]:
+    def filled(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Headers and properties for ``task_id``."""
         headers = {k: task_id if v == TASK_ID else v for k, v in self.headers.items()}
         properties = {k: task_id if v == TASK_ID else v for k, v in self.properties.items()}
@@ -127,7 +135,7 @@ def lpush_ready(producer: Any, queue: Queue, route: dict[str, Any]) -> bool:
         producer.connection.transport.driver_type == "redis"
         and queue.exchange.type == "direct"
         and not route.get("priority")
-        and not queue.expires
+        and not queue.expires  # type: ignore[attr-defined]  # kombu-stubs lack Queue.expires
         and producer.channel.supports_batch_publish
     )
 

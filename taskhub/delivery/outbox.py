@@ -52,7 +52,7 @@ after_response: ContextVar[list[OutboxMessage] | None] = ContextVar(
 relay_starting = Signal()
 
 
-def task_name(task: Task | str) -> str:
+def task_name(task: Task[Any, Any] | str) -> str:
     """A task's name; a name must be a registered task's, or ``NotRegistered`` now, in
     the caller's code, rather than when the message is published after commit."""
     if isinstance(task, Task):
@@ -62,14 +62,14 @@ def task_name(task: Task | str) -> str:
     return task
 
 
-def enqueue(task: Task | str, *args: Any, **kwargs: Any) -> OutboxMessage:
+def enqueue(task: Task[Any, Any] | str, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Send ``task(*args, **kwargs)`` after the current transaction commits, never lost.
     ``task`` is a task or its name: a service enqueues by name, never importing a task."""
     return enqueue_with_options(task, args, kwargs)
 
 
 def enqueue_with_options(
-    task: Task | str,
+    task: Task[Any, Any] | str,
     args: Sequence[Any],
     kwargs: dict[str, Any],
     *,
@@ -94,7 +94,7 @@ def enqueue_with_options(
 
 
 def keep(
-    task: Task,
+    task: Task[Any, Any],
     args: Sequence[Any] | None,
     kwargs: dict[str, Any] | None,
     task_id: str,
@@ -170,7 +170,7 @@ def publish(message: OutboxMessage) -> bool:
             message.kwargs,
             task_id=str(message.task_id),
             retry=False,
-            headers={HEADER: True},
+            headers={HEADER: True},  # type: ignore[dict-item]  # any JSON value, not only str
             **publish_options(message.options),
         )
     except BROKER_ERRORS as exc:

@@ -22,8 +22,9 @@ _local = threading.local()
 def configured_backend() -> Any:
     """What the default connection is made from. Django 6.1 refuses to read
     ``EMAIL_BACKEND`` at all in a project that defines ``MAILERS``."""
-    if hasattr(settings, "MAILERS"):
-        return settings.MAILERS.get("default")
+    mailers = getattr(settings, "MAILERS", None)
+    if mailers is not None:
+        return mailers.get("default")
     return settings.EMAIL_BACKEND
 
 

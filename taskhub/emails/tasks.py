@@ -1,6 +1,6 @@
 """The email tasks: ``welcome.delay(username)`` and any templated email."""
 
-from typing import Any
+from typing import Any, cast
 
 from celery import shared_task
 from django.db import OperationalError
@@ -20,13 +20,14 @@ class EmailTask(RetriedTask):
     track_started = False
     autoretry_for = (sending.EmailTemporarilyFailed, OperationalError)
 
+    # Read-only on purpose, as TaskhubTask's time limits are.
     @property
-    def max_retries(self) -> int:
-        return conf.get("EMAIL_MAX_RETRIES")
+    def max_retries(self) -> int:  # type: ignore[override]
+        return cast(int, conf.get("EMAIL_MAX_RETRIES"))
 
     @property
-    def rate_limit(self) -> str | None:
-        return conf.get("EMAIL_RATE_LIMIT")
+    def rate_limit(self) -> str | None:  # type: ignore[override]
+        return cast(str | None, conf.get("EMAIL_RATE_LIMIT"))
 
 
 @shared_task(base=EmailTask, name=task_names.WELCOME)
@@ -35,7 +36,9 @@ def welcome(username: str) -> str:
 
 
 @shared_task(base=EmailTask, name=task_names.SEND_EMAIL, bind=True)
-def send_email(self, to: str, template: str, context: dict[str, Any], key: str = "") -> str:
+def send_email(
+    self: EmailTask, to: str, template: str, context: dict[str, Any], key: str = ""
+) -> str:
     """Any templated email. Without a key, the task id makes redeliveries send once."""
     return sending.send_once(
         key=key or f"task:{self.request.id}",

@@ -7,7 +7,7 @@ retrying cannot fix it, so the caller records it and moves on.
 
 import io
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -49,7 +49,7 @@ class Rendition:
     content: bytes
 
 
-def open_checked(source: BinaryIO) -> PILImage.Image:
+def open_checked(source: IO[bytes]) -> PILImage.Image:
     """Open an image lazily (header only), refusing what is not one or is too big.
 
     ``source`` stays open: the caller owns it (Pillow's ``close()`` would close it).
@@ -101,7 +101,7 @@ def fit(width: int, height: int, size: int) -> tuple[int, int]:
 
 
 def render(
-    source: BinaryIO,
+    source: IO[bytes],
     sizes: tuple[int, ...],
     formats: dict[str, dict[str, Any]] = conf.DEFAULTS["THUMBNAIL_FORMATS"],
 ) -> Rendered:

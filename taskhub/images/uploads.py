@@ -7,7 +7,7 @@ its thumbnails are queued through the outbox, in the transaction that saves the 
 """
 
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from django.core.files.uploadedfile import UploadedFile
@@ -40,12 +40,15 @@ def max_upload_bytes() -> int:
 def accept(owner: Any, upload: UploadedFile | None) -> Image:
     """Save ``upload`` as ``owner``'s image and queue its thumbnails, or UploadRefused."""
     limit = max_upload_bytes()
-    if upload is not None and upload.size > limit:
+    # An upload's size is set by Django's upload handlers, which made it.
+    if upload is not None and cast(int, upload.size) > limit:
         raise UploadTooLarge(f"upload larger than {limit} bytes")
-    form = ImageUploadForm(files={"file": upload} if upload is not None else {})
+    # A form takes any mapping of files; django-stubs ask for a MultiValueDict.
+    form = ImageUploadForm(files={"file": upload} if upload is not None else {})  # type: ignore[arg-type]
     if not form.is_valid():
         raise UploadRefused("invalid upload", form.errors.get_json_data())
     upload = form.cleaned_data["file"]
+    assert upload.name is not None  # FileField.clean refuses a file without a name
     image = Image(owner=owner, original_name=PurePath(upload.name).name[:255])
     name = f"{uuid4().hex}.{extension(form.cleaned_data['format'])}"
     image.original.save(name, upload, save=False)

@@ -31,7 +31,8 @@ def queue_depth(connection: Connection, queue: str) -> int:
     virtual_transport = isinstance(connection.transport, virtual.Transport)
     with connection.channel() as channel:
         try:
-            return channel.queue_declare(queue=queue, passive=not virtual_transport).message_count
+            # kombu-stubs give StdChannel no queue_declare; every transport's channel has it.
+            return channel.queue_declare(queue=queue, passive=not virtual_transport).message_count  # type: ignore[attr-defined]
         except connection.channel_errors:
             return 0
 
@@ -89,7 +90,8 @@ def broker_facts(timeout: float) -> tuple[bool, dict[str, int | None], dict[str,
     depths: dict[str, int | None] = dict.fromkeys(names)
     try:
         with current_app.connection_for_write(connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+            # kombu-stubs want an int timeout; kombu takes any number of seconds.
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)  # type: ignore[arg-type]
             for queue in names:
                 depths[queue] = queue_depth(connection, queue)
             inspect = current_app.control.inspect(timeout=timeout, connection=connection)

@@ -69,6 +69,7 @@ def copy_csv(
         with psycopg.ClientCursor(own) as cursor:
             query = cursor.mogrify(sql, params)
             cursor.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # noqa: S608
+            assert cursor.description is not None  # a SELECT's result has columns
             columns = [f"c{i}" for i in range(len(cursor.description))]
             cells = ", ".join(
                 cell_sql(name, column.type_code)

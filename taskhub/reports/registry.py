@@ -39,7 +39,7 @@ class SQL:
     params: Sequence[Any] = ()
 
 
-Rows = QuerySet | SQL
+Rows = QuerySet[Any, Any] | SQL
 
 
 def validate_date_range(params: Any) -> dict[str, str]:
@@ -136,7 +136,7 @@ def signup_columns() -> tuple[str, ...]:
     return tuple(name for name in names if name in present)
 
 
-def _signups(params: dict[str, str]) -> QuerySet:
+def _signups(params: dict[str, str]) -> QuerySet[Any, Any]:
     start, end = date_range(params)
     users = get_user_model()._default_manager.filter(date_joined__gte=start, date_joined__lt=end)
     return users.order_by("date_joined", "pk").values_list(*signup_columns())

@@ -14,7 +14,7 @@ from taskhub.reports.registry import kinds
 
 
 @shared_task(base=DatabaseTask, name=task_names.GENERATE_REPORT, family="reports", bind=True)
-def generate_report(self, report_id: int) -> dict[str, Any]:
+def generate_report(self: DatabaseTask, report_id: int) -> dict[str, Any]:
     report = Report.objects.select_related("owner").filter(pk=report_id).first()
     if report is None:
         raise LookupError(f"report {report_id} does not exist")

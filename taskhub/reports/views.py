@@ -5,7 +5,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,7 +35,8 @@ def with_titles(rows: list[Report]) -> list[Report]:
     registered = kinds()
     for report in rows:
         kind = registered.get(report.kind)
-        report.title = kind.title if kind else report.kind
+        # For the templates only: not a field of the model.
+        report.title = kind.title if kind else report.kind  # type: ignore[attr-defined]
     return rows
 
 
@@ -95,7 +103,7 @@ def api_report_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def report_download(request: HttpRequest, pk: int) -> HttpResponse:
+def report_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The one way out of the private storage: the file streamed, or on a storage that
     signs its URLs, a redirect to one that expires (``TASKHUB_DOWNLOAD_URL_SECONDS``)."""
     report = get_object_or_404(visible_reports(request.user), pk=pk)

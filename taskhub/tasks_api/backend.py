@@ -62,6 +62,8 @@ Call = tuple[Sequence[Any], dict[str, Any]]
 BULK_BATCH = 1000
 
 
+# The annotations naming Task and TaskResult are quoted: Django's are not generic at run
+# time (the backport's TaskResult takes one parameter).
 class CeleryBackend(BaseTaskBackend):
     task_class = CeleryTask
     supports_defer = True
@@ -69,7 +71,7 @@ class CeleryBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: "Task[Any, Any]") -> None:
         if self.queues and task.queue_name not in self.queues:
             raise InvalidTask(
                 f"{task.module_path}: queue {task.queue_name!r} is not one of this "
@@ -85,7 +87,7 @@ class CeleryBackend(BaseTaskBackend):
         super().validate_task(task)
         validate(task)
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+    def enqueue(self, task: "Task[Any, Any]", args: Any, kwargs: Any) -> "TaskResult[Any, Any]":
         self.validate_task(task)
         record = new_record(task, self.alias, args, kwargs)
         options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
@@ -106,7 +108,9 @@ class CeleryBackend(BaseTaskBackend):
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 
-    def enqueue_many(self, task: Task, calls: Iterable[Call]) -> list[TaskResult]:
+    def enqueue_many(
+        self, task: "Task[Any, Any]", calls: Iterable[Call]
+    ) -> "list[TaskResult[Any, Any]]":
         """``task.enqueue(*args, **kwargs)`` for every ``(args, kwargs)``, at a fraction
         of the cost (``taskhub.tasks_api.bulk.enqueue_many``): every call checked before
         anything is written, the rows in one bulk insert, the messages through taskhub's
@@ -126,7 +130,8 @@ class CeleryBackend(BaseTaskBackend):
             task_enqueued.send(sender=type(self), task_result=result)
         return results
 
-    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
+    # Django iterates what check returns (the backport says Iterable); django-stubs say list.
+    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:  # type: ignore[override]
         declared = queue_names(current_app)
         for name in sorted(self.queues):
             if celery_queue(name) not in declared:
@@ -137,14 +142,14 @@ class CeleryBackend(BaseTaskBackend):
                     id="taskhub.E008",
                 )
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> "TaskResult[Any, Any]":
         record = DjangoTaskResult.objects.filter(pk=result_id).first()
         if record is None:
             raise TaskResultDoesNotExist(result_id)
         return to_task_result(record)
 
 
-def json_value(task: Task, what: str, value: Any) -> Any:
+def json_value(task: "Task[Any, Any]", what: str, value: Any) -> Any:
     """``value`` as it will arrive (tuples become lists, keys strings), or, before
     anything is written or sent, the error Django's own backends raise: ``TypeError``
     (``ValueError`` for bytes that are not UTF-8), with the task's name."""
@@ -155,7 +160,7 @@ def json_value(task: Task, what: str, value: Any) -> Any:
         raise error(f"{task.module_path}: {what} are not JSON-serialisable: {exc}") from exc
 
 
-def new_record(task: Task, alias: str, args: Any, kwargs: Any) -> DjangoTaskResult:
+def new_record(task: "Task[Any, Any]", alias: str, args: Any, kwargs: Any) -> DjangoTaskResult:
     """A READY result row for one call, its arguments as they will arrive."""
     return DjangoTaskResult(
         id=str(uuid.uuid4()),
@@ -179,7 +184,7 @@ def each_call(calls: list[Any]) -> Iterator[Call]:
 
 
 def publish_many(ids: list[str], options: dict[str, Any]) -> None:
-    calls = ((result_id, (result_id,), {}) for result_id in ids)
+    calls: Iterator[fanout.IdentifiedCall] = ((id_, (id_,), {}) for id_ in ids)
     try:
         fanout.send_with_ids(run_django_task, calls, **options)
     except outbox.BROKER_ERRORS as exc:

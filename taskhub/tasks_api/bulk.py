@@ -11,16 +11,16 @@ result rows and one fan-out of the messages (``taskhub.fanout``), commit-safe in
 """
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from taskhub.tasks_api.compat import Task, TaskResult
 
 
 def enqueue_many(
-    task: Task, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
-) -> list[TaskResult]:
+    task: "Task[Any, Any]", calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+) -> "list[TaskResult[Any, Any]]":
     """``task.enqueue(*args, **kwargs)`` for every ``(args, kwargs)``, in order."""
     backend = task.get_backend()
-    if hasattr(backend, "enqueue_many"):
-        return backend.enqueue_many(task, calls)
+    if hasattr(backend, "enqueue_many"):  # CeleryBackend's, typed there
+        return cast("list[TaskResult[Any, Any]]", backend.enqueue_many(task, calls))
     return [task.enqueue(*args, **kwargs) for args, kwargs in calls]

@@ -5,26 +5,36 @@ same way on both; Django 6.0 renamed the backport's ``InvalidTaskError``.
 """
 
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
+    # Typed as Django's own (django-stubs); the backport has the same API.
     from django import tasks as package
     from django.tasks import base, exceptions, signals
     from django.tasks.backends import base as backends
     from django.utils import json as json_utils
 
     InvalidTask = exceptions.InvalidTask
-except ImportError:
+else:
     try:
-        import django_tasks as package
-        from django_tasks import base, exceptions, signals
-        from django_tasks import utils as json_utils
-        from django_tasks.backends import base as backends
-    except ImportError as exc:
-        raise ImportError(
-            "taskhub's Django Tasks backend needs Django 6.0+ or the django-tasks backport: "
-            'pip install "taskhub[tasks]"'
-        ) from exc
-    InvalidTask = exceptions.InvalidTaskError
+        from django import tasks as package
+        from django.tasks import base, exceptions, signals
+        from django.tasks.backends import base as backends
+        from django.utils import json as json_utils
+
+        InvalidTask = exceptions.InvalidTask
+    except ImportError:
+        try:
+            import django_tasks as package
+            from django_tasks import base, exceptions, signals
+            from django_tasks import utils as json_utils
+            from django_tasks.backends import base as backends
+        except ImportError as exc:
+            raise ImportError(
+                "taskhub's Django Tasks backend needs Django 6.0+ or the django-tasks "
+                'backport: pip install "taskhub[tasks]"'
+            ) from exc
+        InvalidTask = exceptions.InvalidTaskError
 
 BaseTaskBackend = backends.BaseTaskBackend
 DEFAULT_TASK_BACKEND_ALIAS = base.DEFAULT_TASK_BACKEND_ALIAS

@@ -38,8 +38,10 @@ from taskhub.tasks_api.compat import (
 )
 
 
+# Django's Task is not generic at run time (the backport's is), so no parameters here;
+# annotations naming it are quoted for the same reason.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CeleryTask(Task):
+class CeleryTask(Task):  # type: ignore[type-arg]
     retry_on: tuple[type[BaseException], ...] = ()
     max_retries: int = 3
     retry_backoff: float = 1.0
@@ -61,7 +63,7 @@ def task(
     """Django's ``@task``, passing ``options`` to the backend's ``task_class``, as Django
     6.1 does, on every version."""
 
-    def wrapper(func: Callable[..., Any]) -> Task:
+    def wrapper(func: Callable[..., Any]) -> "Task[Any, Any]":
         return task_backends[backend].task_class(
             func=func,
             priority=priority,
@@ -75,7 +77,7 @@ def task(
     return wrapper(function) if function else wrapper
 
 
-def validate(task: Task) -> None:
+def validate(task: "Task[Any, Any]") -> None:
     """A clear error for options that cannot work, when the task is defined."""
     if not isinstance(task, CeleryTask):
         return
@@ -94,7 +96,7 @@ def validate(task: Task) -> None:
         raise InvalidTask(f"{name}: soft_time_limit must be below time_limit")
 
 
-def retry_delay(task: Task, error: BaseException, attempts: int) -> float | None:
+def retry_delay(task: "Task[Any, Any]", error: BaseException, attempts: int) -> float | None:
     """Seconds until the next attempt after ``attempts`` ended in ``error``, or None
     when the error is final."""
     if not isinstance(task, CeleryTask) or not isinstance(error, task.retry_on):

@@ -61,8 +61,8 @@ def to_task_result(record: DjangoTaskResult, defined: Task | None = None) -> Tas
         run_after=record.run_after,
         backend=record.backend,
     )
-    extra = {"metadata": {}} if "metadata" in RESULT_FIELDS else {}
-    result = TaskResult(
+    extra: dict[str, Any] = {"metadata": {}} if "metadata" in RESULT_FIELDS else {}
+    result: TaskResult[Any, Any] = TaskResult(
         **extra,
         task=task,
         id=record.id,

@@ -3,7 +3,7 @@
 (The results module is imported inside, not above: it needs the Tasks API, an optional
 dependency, ``taskhub[tasks]``, and this task is registered on every worker.)"""
 
-from typing import Any
+from typing import Any, cast
 
 from celery import shared_task
 
@@ -39,7 +39,8 @@ def run_django_task(self: DjangoTaskRun, result_id: str) -> str:
 
     while True:
         try:
-            return results.run(result_id, worker_id=self.request.hostname)
+            # A worker's request names its host, as does apply's (eager mode).
+            return results.run(result_id, worker_id=cast(str, self.request.hostname))
         except results.RetryLater as later:
             if not self.request.is_eager:
                 retries = self.request.retries + 1

@@ -23,6 +23,9 @@ _UNSET, _MISSING = object(), object()
 class CachedSettings(DictAttribute):
     """Celery's map of Django's settings (``DictAttribute``), with every answer kept."""
 
+    answers: dict[str, Any]
+    holder: Any
+
     def __init__(self, obj: Any) -> None:
         super().__init__(obj)
         object.__setattr__(self, "answers", {})

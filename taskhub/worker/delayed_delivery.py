@@ -30,5 +30,6 @@ def declare_all_queues(app: Celery) -> None:
             channel = connection.default_channel
             for queue in app.amqp.queues.values():
                 queue.bind(channel).declare()
-        except (OperationalError, OSError, *connection.channel_errors) as exc:
+        # mypy joins the starred tuple's items to object; they are exception classes.
+        except (OperationalError, OSError, *connection.channel_errors) as exc:  # type: ignore[misc]
             logger.warning("could not declare the queues for delayed delivery: %s", exc)

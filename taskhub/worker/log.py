@@ -36,7 +36,7 @@ def with_task_fields(factory: Callable[..., logging.LogRecord]) -> Callable[...,
         record.task_name, record.task_id = task_fields()
         return record
 
-    make_record.taskhub = True
+    make_record.taskhub = True  # type: ignore[attr-defined]  # the mark install() looks for
     return make_record
 
 

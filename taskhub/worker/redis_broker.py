@@ -25,22 +25,30 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterator
+from queue import Empty
 from time import monotonic, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import celery
 import celery.app.amqp
 import kombu
 from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
-from kombu.transport.virtual.base import Empty
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
+from kombu.utils.json import dumps, loads
 from redis.exceptions import NoScriptError
 
 from taskhub.worker.queues import broker_scheme
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    # What the mixins below are mixed into, for the type checker; at run time they stay
+    # plain mixins, and the classes made of them name kombu's as their other base.
+    _ChannelBase = kombu_redis.Channel
+    _TransportBase = kombu_redis.Transport
+else:
+    _ChannelBase = _TransportBase = object
 
 RING_PREFIX = "_taskhub.ring."
 #: A ring only has to wake the workers waiting on its queue; what a worker finds when it
@@ -110,12 +118,12 @@ def ring_key(queue: str) -> str:
     return f"{RING_PREFIX}{queue}"
 
 
-def ring_commands(channel: Any, queue: str, count: int = 1) -> list[tuple[str, tuple]]:
+def ring_commands(channel: Any, queue: str, count: int = 1) -> list[tuple[str, tuple[Any, ...]]]:
     """The commands that ring ``queue`` for ``count`` messages pushed to it, trimming
     the ring now and then. kombu's client adds its ``global_keyprefix`` to ``LPUSH``'s
     key but not to ``LTRIM``'s."""
     key = ring_key(queue)
-    commands = [("lpush", (key, *("1",) * min(count, RING_CAP)))]
+    commands: list[tuple[str, tuple[Any, ...]]] = [("lpush", (key, *("1",) * min(count, RING_CAP)))]
     if random.random() < count / TRIM_EVERY:  # noqa: S311 - a sampling rate, not a secret
         trimmed = (channel.global_keyprefix or "") + key
         commands.append(("ltrim", (trimmed, 0, RING_CAP - 1)))
@@ -135,6 +143,8 @@ def rings(channel: Any) -> bool:
 
 
 class QoS(kombu_redis.QoS):
+    channel: "AtomicFetch"
+
     def append(self, message: Any, delivery_tag: str) -> None:
         """A message ``FETCH`` took is recorded already; one ``basic_get`` took is not."""
         if delivery_tag in self.channel.fetched:
@@ -161,6 +171,7 @@ class QoS(kombu_redis.QoS):
             self._leave_to_the_sweep(repr(exc))
 
     def _leave_to_the_sweep(self, why: str) -> None:
+        assert self._delivered is not None  # set by QoS.__init__
         if self._delivered:
             logger.warning(
                 "could not put back %d message(s) this worker held (%s): they come back "
@@ -171,11 +182,25 @@ class QoS(kombu_redis.QoS):
         self._delivered.clear()
 
 
-class AtomicFetch:
+class AtomicFetch(_ChannelBase):
     """What this transport's channels do differently from kombu's (a mixin, for the
     plain and the Sentinel channel alike)."""
 
     QoS = QoS
+
+    if TYPE_CHECKING:
+        # kombu's Redis channel internals this mixin builds on, which kombu's stubs
+        # (celery-types) leave out.
+        connection: kombu_redis.Transport
+        connection_errors: tuple[type[BaseException], ...]
+        _queue_cycle: Any
+        _expires: dict[str, int]
+
+        def _q_for_pri(self, queue: str, pri: int) -> str: ...
+        def _create_client(self, asynchronous: bool = False) -> Any: ...
+        def _flush_brpop_reauth(self) -> None: ...
+        def _disconnect_pools(self) -> None: ...
+        def _close_clients(self) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -265,7 +290,7 @@ class AtomicFetch:
             with contextlib.suppress(Empty):
                 self._brpop_read(**options)
         else:
-            super()._poll_error(type, **options)
+            super()._poll_error(type, **options)  # type: ignore[misc]  # kombu internal, unstubbed
 
     # Publishing ---------------------------------------------------------------------
 
@@ -292,7 +317,7 @@ class AtomicFetch:
             return
         pri = self._get_message_priority(message, reverse=False)
         with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-            pipe.lpush(self._q_for_pri(queue, pri), kombu_redis.dumps(message))
+            pipe.lpush(self._q_for_pri(queue, pri), dumps(message))
             if self._expires and queue in self._expires:
                 for p in self.priority_steps:
                     pipe.pexpire(self._q_for_pri(queue, p), self._expires[queue])
@@ -303,7 +328,9 @@ class AtomicFetch:
         self, payload: Any, exchange: str, routing_key: str, pipe: Any, leftmost: bool = False
     ) -> None:
         """kombu's restore, ringing each queue the message goes back to."""
-        super()._do_restore_message(payload, exchange, routing_key, pipe, leftmost)
+        super()._do_restore_message(  # type: ignore[misc]  # kombu internal, unstubbed
+            payload, exchange, routing_key, pipe, leftmost
+        )
         for queue in self._lookup(exchange, routing_key):
             ring(pipe, self, queue)
 
@@ -336,6 +363,7 @@ class AtomicFetch:
     def _close_without_server(self) -> None:
         self._in_poll = None
         if self.connection is not None:
+            assert self.connection.cycle is not None  # set by kombu's Redis Transport.__init__
             self.connection.cycle.discard(self)
         self._disconnect_pools()
         self._close_clients()
@@ -353,7 +381,7 @@ class SentinelChannel(AtomicFetch, kombu_redis.SentinelChannel):
     pass
 
 
-class DefaultOptions:
+class DefaultOptions(_TransportBase):
     def __init__(self, client: Any, **kwargs: Any) -> None:
         for name, value in OPTIONS.items():
             client.transport_options.setdefault(name, value)
