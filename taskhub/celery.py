@@ -23,6 +23,7 @@ from celery import Celery
 from django.conf import settings
 
 from taskhub import conf
+from taskhub.tasks_api import periodic
 from taskhub.worker import configured, flower, queues, redis_broker, schedule
 from taskhub.worker.cached_settings import cache_django_settings
 from taskhub.worker.liveness import RedisLiveness
@@ -155,6 +156,7 @@ def configure(app: Celery) -> Celery:
     flower.require_authentication()
     app.steps["consumer"].add(RedisLiveness)
     redis_broker.use_connection_class(app)
+    app.on_after_finalize.connect(periodic.add_to_beat_schedule, sender=app, weak=False)
     if app.configured:  # type: ignore[attr-defined]  # celery-types lacks Celery.configured
         _install(app)
     else:

@@ -9,13 +9,14 @@ from taskhub.emails.tasks import EmailTask, send_email, welcome
 from taskhub.images.tasks import make_thumbnails
 from taskhub.ops.tasks import purge_expired_files, purge_task_results
 from taskhub.reports.tasks import generate_report, send_daily_reports
-from taskhub.tasks_api.tasks import run_django_task
+from taskhub.tasks_api.tasks import enqueue_django_task, run_django_task
 
 __all__ = [
     "DatabaseTask",
     "EmailTask",
     "RetriedTask",
     "TaskhubTask",
+    "enqueue_django_task",
     "generate_report",
     "make_thumbnails",
     "purge_expired_files",

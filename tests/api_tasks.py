@@ -4,12 +4,14 @@ imports them by path (``tests.api_tasks.add``) when it runs one."""
 import asyncio
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from taskhub.tasks_api.compat import TaskContext, task
+from taskhub.tasks_api.compat import TaskContext, default_task_backend, task
 from taskhub.tasks_api.options import task as task_with_options
+from taskhub.tasks_api.periodic import periodic
 
 
 @task(queue_name="normal")
@@ -91,3 +93,33 @@ def overrun(seconds: float, stubborn: bool) -> str:
             if not stubborn:
                 raise
     return "done"
+
+
+@task_with_options(
+    queue_name="normal",
+    on_success="tests.api_tasks.record_outcome",
+    on_failure="tests.api_tasks.record_outcome",
+)
+def succeed_or_fail(folder: str, fail: bool) -> str:
+    if fail:
+        raise ValueError("asked to fail")
+    return "ok"
+
+
+@task_with_options(queue_name="normal", on_failure="tests.api_tasks.no_such_hook")
+def fail_with_a_lost_hook() -> None:
+    raise ValueError("asked to fail")
+
+
+@task(queue_name="normal")
+def record_outcome(result_id: str) -> str:
+    """A hook: writes what it was told of into the finished task's folder."""
+    finished = default_task_backend.get_result(result_id)
+    (Path(finished.args[0]) / "outcome").write_text(f"{finished.task.name} {finished.status}")
+    return str(finished.status)
+
+
+@periodic(timedelta(minutes=5), name="add every five minutes", args=[2, 3])
+@task(queue_name="normal")
+def add_periodically(a: int, b: int) -> int:
+    return a + b

@@ -1,15 +1,16 @@
 """What Django's Tasks API leaves to backends, as options of the task itself: retries
-with backoff and time limits.
+with backoff, time limits, and tasks to run when it succeeds or fails for good.
 
-    from taskhub.tasks_api import task
+    from taskhub.tasks_api.options import task
 
     @task(queue_name="normal", retry_on=(ConnectionError,), max_retries=5,
-          retry_backoff=2, soft_time_limit=50, time_limit=60)
+          retry_backoff=2, soft_time_limit=50, time_limit=60,
+          on_failure="billing.tasks.alert_finance")
     def fetch(url: str) -> int: ...
 
 ``CeleryBackend.task_class`` is ``CeleryTask``, so on Django 6.1 and the django-tasks
 backport, Django's own ``@task(...)`` takes the same options. Django 6.0's ``@task``
-takes no others: ``taskhub.tasks_api.task`` reads the same on every version.
+takes no others: ``taskhub.tasks_api.options.task`` reads the same on every version.
 
 - ``retry_on``: the exceptions that make an attempt run again, up to ``max_retries``
   more times (3), the first ``retry_backoff`` seconds later (1), each wait twice the
@@ -21,6 +22,9 @@ takes no others: ``taskhub.tasks_api.task`` reads the same on every version.
   to clean up); ``time_limit`` ends the worker process running it, and the result is
   FAILED with ``TimeLimitExceeded``. Seconds; they need a prefork or threads worker on
   Linux, as Celery's own do.
+- ``on_success`` and ``on_failure``: a Django task (or its dotted path), enqueued with
+  the finished result's id when this one succeeds, or fails for good (retries spent,
+  time limit), after ``task_finished``. It reads the result with ``get_result``.
 """
 
 import random
@@ -49,6 +53,8 @@ class CeleryTask(Task):  # type: ignore[type-arg]
     retry_jitter: bool = True
     soft_time_limit: float | None = None
     time_limit: float | None = None
+    on_success: "str | Task | None" = None  # type: ignore[type-arg]
+    on_failure: "str | Task | None" = None  # type: ignore[type-arg]
 
 
 def task(
@@ -94,6 +100,16 @@ def validate(task: "Task[Any, Any]") -> None:
             raise InvalidTask(f"{name}: {limit} must be a number of seconds above 0")
     if task.soft_time_limit and task.time_limit and task.soft_time_limit >= task.time_limit:
         raise InvalidTask(f"{name}: soft_time_limit must be below time_limit")
+    for hook in ("on_success", "on_failure"):
+        value = getattr(task, hook)
+        if not (value is None or isinstance(value, Task) or "." in str(value)):
+            raise InvalidTask(f"{name}: {hook} must be a Django task or its dotted path")
+
+
+def hook_path(task: "Task[Any, Any]", succeeded: bool) -> str | None:
+    """The dotted path of the task to enqueue now that ``task`` has finished, if any."""
+    hook = getattr(task, "on_success" if succeeded else "on_failure", None)
+    return hook.module_path if isinstance(hook, Task) else hook
 
 
 def retry_delay(task: "Task[Any, Any]", error: BaseException, attempts: int) -> float | None:

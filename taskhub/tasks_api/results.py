@@ -10,6 +10,7 @@ message is a no-op.
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import traceback
@@ -34,9 +35,10 @@ from taskhub.tasks_api.compat import (
     task_finished,
     task_started,
 )
-from taskhub.tasks_api.options import retry_delay
+from taskhub.tasks_api.options import hook_path, retry_delay
 
 FINISHED = (SUCCEEDED, TaskResultStatus.FAILED)
+logger = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):
@@ -122,6 +124,7 @@ def run(result_id: str, worker_id: str) -> str:
     record.finished_at = timezone.now()
     record.save(update_fields=["status", "errors", "return_value", "finished_at"])
     task_finished.send(sender=sender, task_result=to_task_result(record))
+    enqueue_hook(result.task, record)
     return record.status
 
 
@@ -140,7 +143,26 @@ def fail_unfinished(result_id: str, error: BaseException) -> None:
         record.finished_at = timezone.now()
         record.save(update_fields=["status", "errors", "finished_at"])
     sender = type(task_backends[record.backend])
-    task_finished.send(sender=sender, task_result=to_task_result(record))
+    finished = to_task_result(record)
+    task_finished.send(sender=sender, task_result=finished)
+    enqueue_hook(finished.task, record)
+
+
+def enqueue_hook(task: "Task[Any, Any]", record: DjangoTaskResult) -> None:
+    """Enqueue the finished task's ``on_success`` or ``on_failure`` with its result's
+    id. The result is final whatever happens here: a hook that cannot be enqueued (its
+    path imports nothing, or names no Django task) is logged as an error."""
+    path = hook_path(task, succeeded=record.status == SUCCEEDED)
+    if path is None:
+        return
+    try:
+        hook = import_string(path)
+        if not isinstance(hook, Task):
+            raise TypeError(f"{path} is not a Django task")
+        hook.enqueue(record.id)
+    except (ImportError, TypeError, ValueError) as exc:
+        logger.error("%s[%s] finished %s; its hook %s: %s", task.module_path, record.id,
+                     record.status, path, exc)  # fmt: skip
 
 
 def call(result: TaskResult) -> Any:

@@ -45,3 +45,16 @@ def run_django_task(self: DjangoTaskRun, result_id: str) -> str:
             if not self.request.is_eager:
                 retries = self.request.retries + 1
                 raise self.retry(countdown=later.seconds, max_retries=retries) from None
+
+
+@shared_task(
+    base=DatabaseTask,
+    name=task_names.ENQUEUE_DJANGO_TASK,
+    family="django_tasks",
+    ignore_result=True,
+)
+def enqueue_django_task(task_path: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    """A tick of a periodic Django task (``taskhub.tasks_api.periodic``): enqueue it."""
+    from taskhub.tasks_api import periodic
+
+    return periodic.enqueue(task_path, args, kwargs)

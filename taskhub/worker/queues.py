@@ -65,6 +65,8 @@ ROUTES: dict[str, str] = {
     task_names.RELAY_OUTBOX: HIGH,
     # Each message names its own queue (the Django task's queue_name); this is the fallback.
     task_names.RUN_DJANGO_TASK: NORMAL,
+    # A periodic Django task's tick: it enqueues the task, which goes to its own queue.
+    task_names.ENQUEUE_DJANGO_TASK: NORMAL,
 }
 
 

@@ -14,8 +14,10 @@ the admin), else Celery's own PersistentScheduler, from the same declarations. A
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from celery.schedules import crontab
 from django.conf import settings
+from django.db.models import Q
 
 from taskhub import task_names
 
@@ -24,6 +26,8 @@ CELERY_SCHEDULER = "celery.beat:PersistentScheduler"
 
 #: Every job's name starts with this; a row so named that is not listed is retired.
 PREFIX = "taskhub: "
+#: The same for the periodic Django tasks a host declares (``taskhub.tasks_api.periodic``).
+DJANGO_TASK_PREFIX = "django task: "
 
 BEAT_SCHEDULE = {
     "taskhub: relay the outbox": {
@@ -68,13 +72,15 @@ def is_database_scheduler(beat_scheduler: Any) -> bool:
 
 def disable_retired_jobs(**kwargs: Any) -> None:
     """``beat_init`` receiver: a taskhub job that an older version scheduled, and this
-    one no longer lists, is disabled rather than left running (its task may be gone).
-    Connected only with the database scheduler: django-celery-beat is an optional
-    dependency, imported here for that reason."""
+    one no longer lists, or a periodic Django task no longer declared, is disabled
+    rather than left running (its task may be gone). Connected only with the database
+    scheduler: django-celery-beat is an optional dependency, imported here for that
+    reason."""
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    retired = PeriodicTask.objects.filter(name__startswith=PREFIX, enabled=True).exclude(
-        name__in=list(BEAT_SCHEDULE)
+    ours = Q(name__startswith=PREFIX) | Q(name__startswith=DJANGO_TASK_PREFIX)
+    retired = PeriodicTask.objects.filter(ours, enabled=True).exclude(
+        name__in=list(current_app.conf.beat_schedule)
     )
     if retired.update(enabled=False):
         PeriodicTasks.update_changed()

@@ -1,6 +1,6 @@
 """What Django leaves to backends, as options of ``@task(...)`` on ``CeleryBackend``:
-retries with backoff and time limits (``taskhub.tasks_api.options``), eager and on a
-real worker."""
+retries with backoff, time limits and completion hooks (``taskhub.tasks_api.options``),
+eager and on a real worker."""
 
 import inspect
 from datetime import timedelta
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from taskhub.models import DjangoTaskResult, OutboxMessage
 from taskhub.tasks_api import compat
-from taskhub.tasks_api.compat import InvalidTask, TaskResultStatus
+from taskhub.tasks_api.compat import InvalidTask, TaskResultStatus, task_finished
 from taskhub.tasks_api.options import CeleryTask, retry_delay, task
 from taskhub.tasks_api.unstarted import send_unstarted
 from tests import api_tasks
@@ -67,6 +67,7 @@ def test_the_backoff_doubles_up_to_its_cap_with_jitter_below_it():
         ({"retry_backoff": 10, "retry_backoff_max": 5}, "retry_backoff_max no less"),
         ({"time_limit": 0}, "time_limit must be a number of seconds above 0"),
         ({"soft_time_limit": 5, "time_limit": 5}, "soft_time_limit must be below time_limit"),
+        ({"on_success": 42}, "on_success must be a Django task or its dotted path"),
     ],
 )
 def test_options_that_cannot_work_are_refused_when_the_task_is_defined(given, message):
@@ -90,6 +91,31 @@ def test_djangos_own_decorator_takes_the_options_where_it_passes_them_on():
         with pytest.raises(TypeError, match="retry_on"):
             compat.task(**given)
     assert options(retry_on=(OSError,)).using(priority=10).retry_on == (OSError,)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fail", "outcome"), [(False, "SUCCESSFUL"), (True, "FAILED")])
+def test_a_hook_runs_after_the_task_with_its_result(tmp_path, fail, outcome):
+    seen = []
+    task_finished.connect(receiver := lambda sender, task_result, **kw: seen.append(task_result))
+    try:
+        result = api_tasks.succeed_or_fail.enqueue(str(tmp_path), fail)
+    finally:
+        task_finished.disconnect(receiver)
+    assert result.status == outcome
+    assert (tmp_path / "outcome").read_text() == f"succeed_or_fail {outcome}"
+    assert [r.task.name for r in seen] == ["succeed_or_fail", "record_outcome"], (
+        "the hook is enqueued after the task's own task_finished"
+    )
+    hook_run = DjangoTaskResult.objects.get(task_path="tests.api_tasks.record_outcome")
+    assert hook_run.args == [result.id]
+
+
+@pytest.mark.django_db
+def test_a_hook_that_names_no_task_is_logged_and_the_result_stands(caplog):
+    result = api_tasks.fail_with_a_lost_hook.enqueue()
+    assert result.status == TaskResultStatus.FAILED
+    assert "its hook tests.api_tasks.no_such_hook" in caplog.text
 
 
 @pytest.mark.django_db
@@ -121,7 +147,8 @@ def test_on_a_worker_retries_wait_their_backoff_and_time_limits_end_runs(redis_b
     flaky = api_tasks.flaky.enqueue(str(tmp_path), 2)
     gives_up = api_tasks.overrun.enqueue(3, False)
     stubborn = api_tasks.overrun.enqueue(10, True)
-    results = [flaky, gives_up, stubborn]
+    hooked = api_tasks.succeed_or_fail.enqueue(str(tmp_path), True)
+    results = [flaky, gives_up, stubborn, hooked]
 
     def finished() -> bool:
         for result in results:
@@ -135,7 +162,9 @@ def test_on_a_worker_retries_wait_their_backoff_and_time_limits_end_runs(redis_b
         return f"{states}\n{worker.log()[-3000:]}"
 
     with running_worker("normal", redis_broker, tmp_path, concurrency=2) as worker:
-        wait_for(finished, 60, "the three results", explain)
+        wait_for(finished, 60, "the four results", explain)
+        outcome = tmp_path / "outcome"
+        wait_for(outcome.exists, 30, "the failure hook")
     assert flaky.status == TaskResultStatus.SUCCESSFUL and flaky.return_value == 3
     assert flaky.attempts == 3
     assert flaky.finished_at - flaky.enqueued_at >= timedelta(seconds=0.2 + 0.4)
@@ -144,3 +173,4 @@ def test_on_a_worker_retries_wait_their_backoff_and_time_limits_end_runs(redis_b
     assert stubborn.status == TaskResultStatus.FAILED
     assert [e.exception_class for e in stubborn.errors] == [TimeLimitExceeded]
     assert stubborn.finished_at - stubborn.started_at < timedelta(seconds=5)
+    assert outcome.read_text() == "succeed_or_fail FAILED"

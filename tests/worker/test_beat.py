@@ -2,6 +2,7 @@
 the health report reads them there. (django-celery-beat 2.9 declares Django<6.1, so the
 Django 6.1 cells of the matrix leave this module out.)"""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -94,3 +95,19 @@ def test_installed_it_is_the_scheduler_and_i001_says_so():
     [info] = checks.check_scheduler()
     assert (info.id, info.level) == ("taskhub.I001", 20)
     assert "django-celery-beat's database scheduler" in info.msg
+
+
+def test_a_periodic_django_task_is_a_row_to_pause_and_one_no_longer_declared_is_disabled():
+    from taskhub.tasks_api import periodic
+    from tests import api_tasks
+
+    periodic.add_to_beat_schedule(app)
+    DatabaseScheduler(app=app)
+    row = PeriodicTask.objects.get(name="django task: add every five minutes")
+    assert (row.task, row.enabled) == ("taskhub.enqueue_django_task", True)
+    assert json.loads(row.args) == [api_tasks.add_periodically.module_path, [2, 3], {}]
+    interval = IntervalSchedule.objects.create(every=1, period="days")
+    PeriodicTask.objects.create(name="django task: gone", task="x", interval=interval)
+    beat_init.send(sender=None)
+    assert not PeriodicTask.objects.get(name="django task: gone").enabled
+    assert PeriodicTask.objects.get(name="django task: add every five minutes").enabled
