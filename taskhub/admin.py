@@ -130,6 +130,15 @@ class DjangoTaskResultAdmin(ReadOnlyAdmin):
     list_display = ("task_path", "id", "status", "queue_name", "enqueued_at", "finished_at")
     list_filter = ("status", "queue_name", "task_path")
     search_fields = ("id", "task_path")
+    actions = ["requeue", "cancel"]
+
+    @admin.action(description="Requeue the selected failed Django tasks, once each")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[DjangoTaskResult]) -> None:
+        run_action(self, request, queryset, operations.requeue_django_task)
+
+    @admin.action(description="Cancel the selected queued or running Django tasks")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[DjangoTaskResult]) -> None:
+        run_action(self, request, queryset, operations.cancel_django_task)
 
 
 @admin.register(TaskFailure)

@@ -123,3 +123,20 @@ def record_outcome(result_id: str) -> str:
 @task(queue_name="normal")
 def add_periodically(a: int, b: int) -> int:
     return a + b
+
+
+@task(queue_name="normal")
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+@task(queue_name="normal", takes_context=True)
+def cancelled_while_running(context: TaskContext) -> str:
+    """Staff cancel it while it runs: what it returns afterwards must not count."""
+    from taskhub.models import DjangoTaskResult
+    from taskhub.ops import operations
+
+    result = DjangoTaskResult.objects.get(pk=context.task_result.id)
+    operations.cancel_django_task(result, None)
+    return "finished anyway"

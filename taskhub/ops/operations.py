@@ -2,20 +2,26 @@
 
 Requeue a dead-lettered or failed task with its original arguments (through the outbox,
 so under a new task id and a new delivery count), republish a stuck outbox message now,
-cancel a queued or running report. Each is recorded (``OperatorAction``: who, when, to
+cancel a queued or running report; requeue a failed Django task (as a new result) and
+cancel a queued or running one. Each is recorded (``OperatorAction``: who, when, to
 what), refused with the reason when it no longer applies, and idempotent: a requeue is
 done once however often it is asked for, a cancel cancels once.
 """
 
+import logging
+import uuid
 from typing import Any
 
 from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from taskhub import task_names
 from taskhub.delivery import outbox
+from taskhub.delivery.django_tasks import message_options, time_limits_of
 from taskhub.models import (
     DeliveryCount,
+    DjangoTaskResult,
     OperatorAction,
     OutboxMessage,
     Report,
@@ -23,9 +29,20 @@ from taskhub.models import (
     WorkStatus,
 )
 
+logger = logging.getLogger(__name__)
+
 
 class ActionRefused(Exception):
     """The action does not apply (any more); the message says why."""
+
+
+class Cancelled(Exception):
+    """The error a Django task's result records when staff cancel it (Django's results
+    have no cancelled status: it is FAILED, with this error saying who and when)."""
+
+
+#: Django's statuses, spelled out: the Tasks API itself is optional here.
+READY, RUNNING, FAILED = "READY", "RUNNING", "FAILED"
 
 
 def _record(verb: str, target: str, actor: Any, detail: str, once: bool) -> OperatorAction:
@@ -116,3 +133,63 @@ def cancel_report(report: Report, actor: Any) -> Report:
         _record(OperatorAction.Verb.CANCEL, f"report {report.pk}", actor, "", once=True)
     report.refresh_from_db()
     return report
+
+
+def django_task_target(result: DjangoTaskResult) -> str:
+    return f"Django task {result.task_path}[{result.id}]"
+
+
+def requeue_django_task(result: DjangoTaskResult, actor: Any) -> DjangoTaskResult:
+    """Run a failed Django task again, once: a new result (READY) of the same task, queue,
+    priority and arguments, sent through the outbox. The failed one stays as it was."""
+    if result.status != FAILED:
+        raise ActionRefused(f"{django_task_target(result)} is {result.status}, not failed")
+    with transaction.atomic():
+        _record(OperatorAction.Verb.REQUEUE, django_task_target(result), actor, "", once=True)
+        again = DjangoTaskResult.objects.create(
+            id=str(uuid.uuid4()),
+            task_path=result.task_path,
+            backend=result.backend,
+            queue_name=result.queue_name,
+            priority=result.priority,
+            args=result.args,
+            kwargs=result.kwargs,
+            status=READY,
+            enqueued_at=timezone.now(),
+        )
+        options = message_options(
+            again.queue_name, again.priority, None, time_limits_of(again.task_path)
+        )
+        outbox.enqueue_with_options(
+            task_names.RUN_DJANGO_TASK, [again.id], {}, task_id=again.id, **options
+        )
+    return again
+
+
+def cancel_django_task(result: DjangoTaskResult, actor: Any) -> DjangoTaskResult:
+    """Cancel a queued or running Django task: its result is FAILED with ``Cancelled``
+    (who, when), so no worker starts it and a run that goes on cannot finish it
+    (``tasks_api.results``); a running one is also stopped where the pool allows
+    (Celery's revoke with terminate: prefork). The revoke is best-effort: without a
+    broker, the result alone already stops it."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = DjangoTaskResult.objects.select_for_update().filter(pk=result.pk).first()
+        if locked is None or locked.status not in (READY, RUNNING):
+            status = locked.status if locked else "gone"
+            raise ActionRefused(f"{django_task_target(result)} is {status}: it cannot be cancelled")
+        was_running = locked.status == RUNNING
+        who = getattr(actor, "get_username", lambda: "someone")() or "someone"
+        locked.errors = [*locked.errors, {
+            "exception_class_path": f"{Cancelled.__module__}.{Cancelled.__qualname__}",
+            "traceback": f"Cancelled by {who} at {now:%Y-%m-%d %H:%M:%S}",
+        }]  # fmt: skip
+        locked.status, locked.finished_at = FAILED, now
+        locked.save(update_fields=["status", "errors", "finished_at"])
+        _record(OperatorAction.Verb.CANCEL, django_task_target(locked), actor, "", once=True)
+    try:
+        current_app.control.revoke(locked.id, terminate=was_running)
+    except outbox.BROKER_ERRORS as exc:
+        logger.warning("%s cancelled; the broker is unreachable, so no revoke: %s",
+                       django_task_target(locked), exc)  # fmt: skip
+    return locked

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from taskhub import conf
 from taskhub.models import (
     DeliveryCount,
+    DjangoTaskResult,
     OperatorAction,
     OutboxMessage,
     Report,
@@ -86,8 +87,12 @@ def status_page(request: HttpRequest) -> HttpResponse:
             for f in failures.celery_failures()[:RECENT]
         ],
         "django_task_failures": [
-            (f, failures.last_error(f)) for f in failures.django_task_failures()[:RECENT]
+            (f, failures.last_error(f), operations.django_task_target(f) in requeued)
+            for f in failures.django_task_failures()[:RECENT]
         ],
+        "active_django_tasks": DjangoTaskResult.objects.filter(
+            status__in=[operations.READY, operations.RUNNING]
+        ).order_by("enqueued_at")[:RECENT],
         "dead_lettered": [
             (d, operations.dead_letter_target(d) in requeued)
             for d in DeliveryCount.objects.filter(dead_lettered_at__isnull=False).order_by(
@@ -122,6 +127,13 @@ def _act(action: str, key: str, user: Any) -> str:
     if action == "cancel-report":
         report = operations.cancel_report(get_object_or_404(Report, pk=key), user)
         return f"report {report.pk} cancelled"
+    if action == "requeue-django-task":
+        failed = get_object_or_404(DjangoTaskResult, pk=key)
+        again = operations.requeue_django_task(failed, user)
+        return f"{failed.task_path} requeued as {again.id}"
+    if action == "cancel-django-task":
+        result = operations.cancel_django_task(get_object_or_404(DjangoTaskResult, pk=key), user)
+        return f"{result.task_path}[{result.id}] cancelled"
     raise Http404(f"no action {action!r}")
 
 

@@ -38,6 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from taskhub.delivery import fanout, outbox
+from taskhub.delivery.django_tasks import celery_queue, message_options, time_limits
 from taskhub.models import DjangoTaskResult
 from taskhub.tasks_api.compat import (
     BaseTaskBackend,
@@ -49,7 +50,6 @@ from taskhub.tasks_api.compat import (
     normalize_json,
     task_enqueued,
 )
-from taskhub.tasks_api.messages import celery_queue, message_options, time_limits
 from taskhub.tasks_api.options import CeleryTask, validate
 from taskhub.tasks_api.results import to_task_result
 from taskhub.tasks_api.tasks import run_django_task

@@ -115,17 +115,31 @@ def run(result_id: str, worker_id: str) -> str:
         delay = retry_delay(result.task, exc, attempts=len(record.worker_ids))
         if delay is not None:
             record.status = TaskResultStatus.READY
-            record.save(update_fields=["status", "errors"])
+            if not still_running(record, "status", "errors"):
+                return cancelled(record)
             raise RetryLater(delay) from exc
         record.status = TaskResultStatus.FAILED
     else:
         record.status = SUCCEEDED
         record.return_value = value
     record.finished_at = timezone.now()
-    record.save(update_fields=["status", "errors", "return_value", "finished_at"])
+    if not still_running(record, "status", "errors", "return_value", "finished_at"):
+        return cancelled(record)
     task_finished.send(sender=sender, task_result=to_task_result(record))
     enqueue_hook(result.task, record)
     return record.status
+
+
+def still_running(record: DjangoTaskResult, *fields: str) -> bool:
+    """Write the run's outcome unless staff cancelled the result while it ran (which
+    made it FAILED): a run that went on cannot bring it back."""
+    running = DjangoTaskResult.objects.filter(pk=record.pk, status=TaskResultStatus.RUNNING)
+    return bool(running.update(**{field: getattr(record, field) for field in fields}))
+
+
+def cancelled(record: DjangoTaskResult) -> str:
+    record.refresh_from_db()
+    return str(record.status)
 
 
 def fail_unfinished(result_id: str, error: BaseException) -> None:

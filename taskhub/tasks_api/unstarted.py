@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from taskhub import conf, task_names
 from taskhub.delivery import outbox
+from taskhub.delivery.django_tasks import message_options, time_limits_of
 from taskhub.models import DjangoTaskResult, OutboxMessage
-from taskhub.tasks_api.messages import message_options, time_limits_of
 
 BACKEND = "taskhub.backends.CeleryBackend"
 #: Django's own READY status, spelled out: the Tasks API itself is optional here.

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from taskhub import conf
 from taskhub.delivery import outbox
+from taskhub.delivery.django_tasks import broker_priority
 from taskhub.models import DjangoTaskResult, OutboxMessage
 from taskhub.tasks_api.compat import (
     InvalidTask,
@@ -26,7 +27,6 @@ from taskhub.tasks_api.compat import (
     task_finished,
     task_started,
 )
-from taskhub.tasks_api.messages import broker_priority
 from taskhub.tasks_api.unstarted import send_unstarted
 from taskhub.worker import queues
 from tests import api_tasks

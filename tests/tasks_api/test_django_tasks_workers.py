@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from taskhub.delivery.django_tasks import broker_priority
 from taskhub.tasks import run_django_task
 from taskhub.tasks_api.compat import TaskResultStatus
-from taskhub.tasks_api.messages import broker_priority
 from tests import api_tasks
 from tests.workers import publishing_to, running_worker
 from tools.workers import wait_for

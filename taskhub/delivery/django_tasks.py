@@ -1,7 +1,8 @@
-"""A Django task's queue, priority and ETA as the Celery message's options.
+"""A Django task's queue, priority, ETA and time limits as the Celery message's options.
 
 Needs nothing of the Tasks API itself, so the outbox relay can resend a stored result
-(``taskhub.tasks_api.unstarted``) on a host without it installed.
+(``taskhub.tasks_api.unstarted``), and staff requeue one (``taskhub.ops.operations``),
+in processes that never import it.
 """
 
 from datetime import datetime
