@@ -12,7 +12,7 @@ FLOWER_AUTH_FILE := var/flower-basic-auth
 # PATH (from pyenv, or CPython 3.13 built once).
 NOX := PATH="$$(tools/python-path)" $(BIN)/nox
 
-.PHONY: install install-dev run worker test matrix soak dist lint format bench clean
+.PHONY: install install-dev run worker test matrix soak dist lint docs format bench clean
 
 $(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The documentation site (docs/) into build/docs, warnings as errors: its reference is read
+# from the code (docs/_ext/taskhub_docs.py), so a setting, a check or a URL that a page
+# names and the code no longer has, or the reverse, fails the build.
+docs: $(DEV_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs build/docs
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format .

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     # Each thumbnail is written in each of these formats: Pillow's format name and its
     # save options.
     "THUMBNAIL_FORMATS": {"jpeg": {"quality": 85}, "webp": {"quality": 80, "method": 4}},
+    # Bytes: a larger image upload is refused (413) instead of being stored.
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     # Days a report file, or the files of a deleted image, are kept.
     "FILE_RETENTION_DAYS": 7,
@@ -34,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "DOWNLOAD_URL_SECONDS": 5 * 60,
     # Per worker: Celery's rate_limit string for the email tasks.
     "EMAIL_RATE_LIMIT": "10/s",
+    # Times an email task runs again after a temporary failure (the mail server down or
+    # asking to come back later, a locked database), with exponential backoff, before it
+    # is recorded as failed.
     "EMAIL_MAX_RETRIES": 5,
     # A task delivered more often than this (each time its worker died under it) is
     # dead-lettered: recorded as failed and acknowledged, so the queue moves on.
