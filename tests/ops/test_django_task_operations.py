@@ -20,13 +20,14 @@ def row(result) -> DjangoTaskResult:
 
 
 def test_the_status_page_requeues_a_failed_django_task_as_a_new_result_once(
-    client, staff_user, tmp_path
+    client, staff_user, tmp_path, django_capture_on_commit_callbacks
 ):
     failed = api_tasks.flaky.enqueue(str(tmp_path), 4)  # fails 4 attempts: all it has
     assert failed.status == TaskResultStatus.FAILED
     client.force_login(staff_user)
     url = reverse("taskhub:status-action", args=["requeue-django-task", failed.id])
-    page = client.post(url, follow=True).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(url, follow=True).content.decode()
     assert "tests.api_tasks.flaky requeued as" in page
     again = DjangoTaskResult.objects.exclude(pk=failed.id).get()
     assert (again.task_path, again.args, again.status) == (

@@ -101,13 +101,17 @@ def test_a_periodic_django_task_is_a_row_to_pause_and_one_no_longer_declared_is_
     from taskhub.tasks_api import periodic
     from tests import api_tasks
 
+    job = "django task: add every five minutes"
     periodic.add_to_beat_schedule(app)
-    DatabaseScheduler(app=app)
-    row = PeriodicTask.objects.get(name="django task: add every five minutes")
-    assert (row.task, row.enabled) == ("taskhub.enqueue_django_task", True)
-    assert json.loads(row.args) == [api_tasks.add_periodically.module_path, [2, 3], {}]
-    interval = IntervalSchedule.objects.create(every=1, period="days")
-    PeriodicTask.objects.create(name="django task: gone", task="x", interval=interval)
-    beat_init.send(sender=None)
-    assert not PeriodicTask.objects.get(name="django task: gone").enabled
-    assert PeriodicTask.objects.get(name="django task: add every five minutes").enabled
+    try:
+        DatabaseScheduler(app=app)
+        row = PeriodicTask.objects.get(name=job)
+        assert (row.task, row.enabled) == ("taskhub.enqueue_django_task", True)
+        assert json.loads(row.args) == [api_tasks.add_periodically.module_path, [2, 3], {}]
+        interval = IntervalSchedule.objects.create(every=1, period="days")
+        PeriodicTask.objects.create(name="django task: gone", task="x", interval=interval)
+        beat_init.send(sender=None)
+        assert not PeriodicTask.objects.get(name="django task: gone").enabled
+        assert PeriodicTask.objects.get(name=job).enabled
+    finally:
+        del app.conf.beat_schedule[job]  # the project's app outlives this test
