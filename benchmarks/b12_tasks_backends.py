@@ -297,12 +297,13 @@ def finish(running: list[Worker], count: int, timeout: float) -> dict[str, float
 
 def drain(name: str, contender: Contender, workers: Workers, count: int, task, *args) -> dict:
     """``count`` of ``task(*args)`` enqueued, then ``workers`` started: their figures.
-    Bounded as if each task took its wait (``args``) or 50 ms, one at a time."""
+    Bounded as if each task took its wait (``args``) or 100 ms (rq forks one process per
+    job), one at a time."""
     clear(contender)
     for _ in range(count):
         task.enqueue(*args)
     with started(name, contender, workers) as running:
-        return finish(running, count, timeout=120 + count * max([0.05, *args]))
+        return finish(running, count, timeout=120 + count * max([0.1, *args]))
 
 
 def one(name: str) -> dict:
