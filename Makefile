@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 FLOWER_AUTH_FILE := var/flower-basic-auth
+BENCH_PY313 := var/bench/py313
 # The version matrix is noxfile.py: `make test` runs its cells tagged fast after this
 # venv's suite, `make matrix` all of them. tools/python-path puts Python 3.12 and 3.13 on
 # PATH (from pyenv, or CPython 3.13 built once).
@@ -108,8 +109,12 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 
 # Not part of `make test`: real Redis and PostgreSQL, minutes of load. See benchmarks/README.md.
+# B12 runs django-vtasks (Python 3.12+, Django 6.0+) from a venv of its own.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r benchmarks/requirements-nodeps.txt
+	test -x $(BENCH_PY313)/bin/python || PATH="$$(tools/python-path)" python3.13 -m venv $(BENCH_PY313)
+	$(BENCH_PY313)/bin/python -m pip install --quiet -r benchmarks/requirements-py313.txt
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -4,8 +4,8 @@ table as it finishes, and write them to ``benchmarks/results.md`` as they come.
 Each scenario runs in a process of its own. B1-B4, B7 and B8 run twice, on Redis and
 then on RabbitMQ (``BENCH_BROKER``), and print as one table, each row beside its twin; a
 scenario's ``across_brokers(result)``, if it has one, adds the targets that compare them.
-B5 and B6 measure the thumbnail and report services alone, with no broker; B9 and B10
-run on Redis; B11 compares the brokers itself.
+B5 and B6 measure the thumbnail and report services alone, with no broker; B9, B10 and
+B12 run on Redis; B11 compares the brokers itself.
 """
 
 import importlib
@@ -30,6 +30,7 @@ SCENARIOS = {
     "b9": "b9_async_io",
     "b10": "b10_enqueue_cost",
     "b11": "b11_brokers",
+    "b12": "b12_tasks_backends",
     "b13": "b13_delay_fallback",
 }
 ON_BOTH_BROKERS = {"b1", "b2", "b3", "b4", "b7", "b8", "b13"}

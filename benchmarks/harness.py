@@ -18,8 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools.workers import celery_worker, purge_rabbitmq_queues
+
+if TYPE_CHECKING:
+    import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -78,12 +82,14 @@ def setup_django(**extra: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def in_fresh_process(module: str, *args: str) -> dict:
+def in_fresh_process(module: str, *args: str, python: str = sys.executable, **env: str) -> dict:
     """``python -m <module> --one <args>`` in a process of its own (so that its peak RSS is
-    its own); the JSON object on its last line of output."""
+    its own), with ``env`` on top of the benchmarks' environment; the JSON object on its
+    last line of output. ``python`` is another interpreter, for what cannot run on this
+    one (B12's django-vtasks)."""
     output = subprocess.run(
-        [sys.executable, "-m", module, "--one", *args],
-        env=environment(),
+        [python, "-m", module, "--one", *args],
+        env=environment(**env),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -99,12 +105,23 @@ def peak_rss_mb() -> int:
     return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
 
+_redis_client: "redis.Redis | None" = None
+
+
+def redis_client() -> "redis.Redis":
+    """This process's client of the benchmarks' Redis database (the tasks' counters)."""
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(REDIS_URL)
+    return _redis_client
+
+
 def flush(broker_url: str | None = None) -> None:
     """Empty Redis database 7 (the counters, and the queues when Redis is the broker)
     and, on RabbitMQ, every queue of ``QUEUES`` that exists."""
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis_client().flushdb()
     broker_url = broker_url or BROKER_URL
     if broker_url.startswith("amqp"):
         purge_rabbitmq_queues(broker_url, QUEUES)

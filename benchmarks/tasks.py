@@ -1,24 +1,12 @@
 """Tasks that exist only for the benchmarks; workers load them with ``--include``."""
 
-import os
 import time
 
-import redis
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
+from benchmarks.harness import redis_client as client
 from taskhub.tasks import TaskhubTask
-
-_client: redis.Redis | None = None
-
-
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(
-            os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-        )
-    return _client
 
 
 @shared_task(name="bench.count", ignore_result=True)
