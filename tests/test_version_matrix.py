@@ -1,5 +1,6 @@
 """The versions taskhub claims are the versions it tests: the README's table, nox's cells
-(``noxfile.py``), ``.venv``'s pins and ``pyproject.toml``'s lower bounds say the same."""
+(``noxfile.py``), ``.venv``'s pins and ``pyproject.toml``'s lower bounds say the same;
+and the changelog speaks of the version the package says it is."""
 
 import re
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import django
 
 import noxfile
+import taskhub
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -64,3 +66,18 @@ def test_pyproject_claims_what_the_cells_test():
     assert project["requires-python"] == f">={MAIN_CELL[0]}"
     classifiers = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if "Django ::" in c}
     assert classifiers == set(noxfile.DJANGO)
+
+
+def test_the_changelog_keeps_a_changelog_for_the_version_to_release():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    unreleased = changelog.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0]
+    assert f"released as {taskhub.__version__}:" in unreleased
+    kinds = re.findall(r"^### (.+)$", unreleased, re.MULTILINE)
+    assert kinds and set(kinds) <= {
+        "Added",
+        "Changed",
+        "Deprecated",
+        "Removed",
+        "Fixed",
+        "Security",
+    }
