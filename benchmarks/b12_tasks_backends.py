@@ -97,6 +97,13 @@ def twice(command: tuple[str, ...], slots: str) -> Workers:
     return Workers(command, 2, f"2 processes, {slots}")
 
 
+#: The same workers for both workloads: each runs one task at a time per process.
+DB_WORKERS = twice(django("db_worker", "--queue-name", "normal"), "one task at a time each")
+RQ_WORKERS = twice(
+    django("rqworker", "normal", "--job-class", "django_tasks_rq.Job"),
+    "one job at a time each, a forked work horse per job",
+)
+
 CONTENDERS = {
     "taskhub": Contender(
         "taskhub CeleryBackend",
@@ -119,8 +126,8 @@ CONTENDERS = {
     ),
     "django_tasks_db": Contender(
         "django-tasks-db 0.13.0",
-        noop=twice(django("db_worker", "--queue-name", "normal"), "one task at a time each"),
-        io=twice(django("db_worker", "--queue-name", "normal"), "one task at a time each"),
+        noop=DB_WORKERS,
+        io=DB_WORKERS,
         store="PostgreSQL",
         writes="PostgreSQL: the result row (INSERT, COMMIT outside atomic())",
         per_task="PostgreSQL: the claim (SELECT FOR UPDATE SKIP LOCKED, UPDATE, COMMIT) and "
@@ -131,14 +138,8 @@ CONTENDERS = {
     ),
     "django_tasks_rq": Contender(
         "django-tasks-rq 0.12.0 (rq 3.0.0)",
-        noop=twice(
-            django("rqworker", "normal", "--job-class", "django_tasks_rq.Job"),
-            "one job at a time each, a forked work horse per job",
-        ),
-        io=twice(
-            django("rqworker", "normal", "--job-class", "django_tasks_rq.Job"),
-            "one job at a time each, a forked work horse per job",
-        ),
+        noop=RQ_WORKERS,
+        io=RQ_WORKERS,
         store="Redis",
         writes="Redis: a new connection (django-rq's get_queue builds a client per call), "
         "then the job and the queue push (11 commands)",
