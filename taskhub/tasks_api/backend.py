@@ -93,11 +93,7 @@ class CeleryBackend(BaseTaskBackend):
         options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
         record.save(force_insert=True)
         if current_app.conf.task_always_eager:
-            # As ImmediateBackend: enqueued (READY), then run, then the result returned.
-            task_enqueued.send(sender=type(self), task_result=to_task_result(record, task))
-            run_django_task.apply_async((record.id,), task_id=record.id, **options)
-            record.refresh_from_db()
-            return to_task_result(record, task)
+            return self.run_inline(task, record, options)
         if transaction.get_connection().in_atomic_block:
             outbox.enqueue_with_options(
                 run_django_task, [record.id], {}, task_id=record.id, **options
@@ -119,16 +115,29 @@ class CeleryBackend(BaseTaskBackend):
         self.validate_task(task)
         calls = list(calls)
         records = [new_record(task, self.alias, args, kwargs) for args, kwargs in each_call(calls)]
-        if current_app.conf.task_always_eager:
-            return [self.enqueue(task, args, kwargs) for args, kwargs in calls]
-        DjangoTaskResult.objects.bulk_create(records, batch_size=BULK_BATCH)
         options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
+        if current_app.conf.task_always_eager:
+            ran = []
+            for record in records:  # each saved, then run, as enqueue does
+                record.save(force_insert=True)
+                ran.append(self.run_inline(task, record, options))
+            return ran
+        DjangoTaskResult.objects.bulk_create(records, batch_size=BULK_BATCH)
         ids = [record.id for record in records]
         transaction.on_commit(partial(publish_many, ids, options))
         results = [to_task_result(record, task) for record in records]
         for result in results:
             task_enqueued.send(sender=type(self), task_result=result)
         return results
+
+    def run_inline(
+        self, task: "Task[Any, Any]", record: DjangoTaskResult, options: dict[str, Any]
+    ) -> "TaskResult[Any, Any]":
+        """Eager mode, as ImmediateBackend: enqueued (READY), then run, then the result."""
+        task_enqueued.send(sender=type(self), task_result=to_task_result(record, task))
+        run_django_task.apply_async((record.id,), task_id=record.id, **options)
+        record.refresh_from_db()
+        return to_task_result(record, task)
 
     # Django iterates what check returns (the backport says Iterable); django-stubs say list.
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:  # type: ignore[override]

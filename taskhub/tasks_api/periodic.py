@@ -62,11 +62,6 @@ def add_to_beat_schedule(sender: Any, **kwargs: Any) -> None:
 def enqueue(task_path: str, args: list[Any], kwargs: dict[str, Any]) -> str:
     """Enqueue the Django task at ``task_path``: a run of a periodic job. Returns its
     result's id. (The Tasks API is imported here: it is an optional dependency.)"""
-    from django.utils.module_loading import import_string
+    from taskhub.tasks_api.results import defined_task
 
-    from taskhub.tasks_api.compat import Task
-
-    task = import_string(task_path)
-    if not isinstance(task, Task):
-        raise TypeError(f"{task_path} is not a Django task (decorate it with @task)")
-    return str(task.enqueue(*args, **kwargs).id)
+    return str(defined_task(task_path).enqueue(*args, **kwargs).id)

@@ -50,19 +50,28 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+def defined_task(path: str) -> "Task[Any, Any]":
+    """The Django task defined at ``path``: ``ImportError`` if nothing is there,
+    ``TypeError`` if what is there is not a task."""
+    defined = import_string(path)
+    if not isinstance(defined, Task):
+        raise TypeError(f"{path} is not a Django task (decorate it with @task)")
+    return defined
+
+
 def to_task_result(record: DjangoTaskResult, defined: Task | None = None) -> TaskResult:
     """The API's ``TaskResult`` for a stored row, its task as it was enqueued (``defined``
-    when the caller has it at hand, saving an import per row)."""
-    defined = defined or import_string(record.task_path)
-    if not isinstance(defined, Task):
-        raise TypeError(f"{record.task_path} is not a Django task (decorate it with @task)")
-    task = replace(
-        defined,
-        queue_name=record.queue_name,
-        priority=record.priority,
-        run_after=record.run_after,
-        backend=record.backend,
-    )
+    when the caller has it at hand, saving an import per row). The task is rebuilt, and
+    validated again, only where the row differs from its definition (``.using()``)."""
+    defined = defined or defined_task(record.task_path)
+    enqueued: dict[str, Any] = {
+        "queue_name": record.queue_name,
+        "priority": record.priority,
+        "run_after": record.run_after,
+        "backend": record.backend,
+    }
+    differs = any(getattr(defined, field) != value for field, value in enqueued.items())
+    task = replace(defined, **enqueued) if differs else defined
     extra: dict[str, Any] = {"metadata": {}} if "metadata" in RESULT_FIELDS else {}
     result: TaskResult[Any, Any] = TaskResult(
         **extra,
@@ -170,10 +179,7 @@ def enqueue_hook(task: "Task[Any, Any]", record: DjangoTaskResult) -> None:
     if path is None:
         return
     try:
-        hook = import_string(path)
-        if not isinstance(hook, Task):
-            raise TypeError(f"{path} is not a Django task")
-        hook.enqueue(record.id)
+        defined_task(path).enqueue(record.id)
     except (ImportError, TypeError, ValueError) as exc:
         logger.error("%s[%s] finished %s; its hook %s: %s", task.module_path, record.id,
                      record.status, path, exc)  # fmt: skip
