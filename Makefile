@@ -40,7 +40,7 @@ $(FLOWER_AUTH_FILE):
 run: $(RUN_STAMP) $(FLOWER_AUTH_FILE)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "web      http://127.0.0.1:$${WEB_PORT:-8000}/"
-	@echo "admin    http://127.0.0.1:$${WEB_PORT:-8000}/admin/ (python manage.py createsuperuser)"
+	@echo "admin    http://127.0.0.1:$${WEB_PORT:-8000}/admin/ ($(BIN)/python manage.py createsuperuser)"
 	@echo "flower   http://127.0.0.1:$${FLOWER_PORT:-5555}/ (user:password in $(FLOWER_AUTH_FILE) unless FLOWER_BASIC_AUTH is set)"
 	@echo "broker   $${CELERY_BROKER_URL:-filesystem://localhost/ under var/broker/}"
 	FLOWER_BASIC_AUTH="$${FLOWER_BASIC_AUTH:-$$(cat $(FLOWER_AUTH_FILE))}" PATH="$(CURDIR)/$(BIN):$$PATH" \

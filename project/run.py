@@ -19,12 +19,18 @@ survive well:
 honcho offers no option for either, so both are set on its manager module before it
 starts. The Procfile ``exec``s each command, so the process honcho holds is the program
 itself, not a shell in front of it.
+
+Ctrl-C is the way to stop it, so it ends quietly, with exit status 0. A terminal sends
+Ctrl-C's SIGINT to its whole foreground process group, ``make`` included, and ``make``
+then reports "Interrupt" and fails. So in a terminal this process takes the foreground
+in a process group of its own (as a shell's job control does) and gives it back on exit.
 """
 
 import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 import honcho.manager
 from honcho.command import main
@@ -48,7 +54,48 @@ class MainProcessFirst(honcho.manager.ProcessManager):
             os.kill(pid, signal.SIGTERM)
 
 
-if __name__ == "__main__":
+def set_foreground(terminal: int, group: int) -> None:
+    """Make ``group`` the terminal's foreground (SIGTTOU, which a background group gets
+    for this, is ignored meanwhile)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(terminal, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
+@contextlib.contextmanager
+def own_foreground_group() -> Iterator[None]:
+    """Ctrl-C for this process alone while it runs, when it runs in the foreground of
+    a terminal; nothing otherwise."""
+    terminal = sys.stdin.fileno()
+    if not os.isatty(terminal) or os.tcgetpgrp(terminal) != os.getpgrp():
+        yield
+        return
+    caller = os.getpgrp()
+    os.setpgid(0, 0)
+    set_foreground(terminal, os.getpgrp())
+    try:
+        yield
+    finally:
+        set_foreground(terminal, caller)
+
+
+def run(arguments: list[str]) -> int:
+    """honcho's exit status, except 0 for a stop by Ctrl-C (honcho's 130)."""
     honcho.manager.KILL_WAIT = grace()
     honcho.manager.ProcessManager = MainProcessFirst
-    main(["start", "-f", "Procfile", *sys.argv[1:]])
+    try:
+        main(["start", "-f", "Procfile", *arguments])
+    except SystemExit as stop:
+        code = stop.code or 0
+        if not isinstance(code, int):
+            return 1
+        return 0 if code == 128 + signal.SIGINT else code
+    return 0
+
+
+if __name__ == "__main__":
+    with own_foreground_group():
+        status = run(sys.argv[1:])
+    sys.exit(status)

@@ -201,6 +201,13 @@ LOGGING = {
     "formatters": {"plain": {"format": LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # One line per request: the server's (gunicorn's access log, runserver's
+    # django.server) says each 4xx; django.request adds 5xx with their traceback. Django's
+    # own console handler would print every django.* line a second time.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 

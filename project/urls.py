@@ -3,8 +3,11 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from project.demo.views import LogoutPage
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/logout/", LogoutPage.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("project.demo.urls")),
     path("", include("taskhub.urls")),

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from taskhub.actions import ActionRefused
 from taskhub.models import (
     DeliveryCount,
     DjangoTaskResult,
@@ -22,6 +23,7 @@ from taskhub.models import (
     Thumbnail,
 )
 from taskhub.ops import operations
+from taskhub.reports import lifecycle
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,7 +46,7 @@ def run_action(
         try:
             act(row, request.user)
             done += 1
-        except operations.ActionRefused as exc:
+        except ActionRefused as exc:
             refused.append(str(exc))
     if done:
         modeladmin.message_user(request, f"{done} done.", messages.SUCCESS)
@@ -91,7 +93,7 @@ class ReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected reports (queued or running)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(self, request, queryset, operations.cancel_report)
+        run_action(self, request, queryset, lifecycle.cancel_report)
 
 
 @admin.register(OutboxMessage)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("reports/<int:pk>/download/", reports.report_download, name="report-download"),
     path("api/images/", images.api_images, name="api-images"),
     path("api/images/<int:pk>/", images.api_image, name="api-image"),
+    path("api/images/<int:pk>/retry/", images.api_image_retry, name="api-image-retry"),
     path("api/reports/", reports.api_reports, name="api-reports"),
     path("api/reports/<int:pk>/", reports.api_report, name="api-report"),
     path("api/reports/<int:pk>/cancel/", reports.api_report_cancel, name="api-report-cancel"),

@@ -174,7 +174,9 @@ def test_an_upload_over_taskhubs_limit_is_413_in_json(user_client, settings):
     settings.TASKHUB_MAX_UPLOAD_BYTES = 10_000
     upload = SimpleUploadedFile("photo.jpg", image_bytes(1000, 1000, quality=95))
     response = user_client.post(IMAGES, {"file": upload})
-    assert refusal(response, 413) == {"error": "upload larger than 10000 bytes"}
+    assert refusal(response, 413) == {
+        "error": "This file is larger than 9.8\xa0KB, the largest upload accepted."
+    }
 
 
 @pytest.mark.parametrize(
@@ -214,7 +216,7 @@ def test_a_file_that_is_not_an_image_is_told_without_pillows_internals(user_clie
     body = refusal(user_client.post(IMAGES, {"file": upload}), 400)
     message = "This file is not an image, or not in a format we can read."
     assert body == {
-        "error": "invalid upload",
+        "error": message,
         "fields": {"file": [{"message": message, "code": ""}]},
     }
 

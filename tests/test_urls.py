@@ -21,6 +21,7 @@ API = {
     "report-download",
     "api-images",
     "api-image",
+    "api-image-retry",
     "api-reports",
     "api-report",
     "api-report-cancel",

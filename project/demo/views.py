@@ -3,6 +3,7 @@ email from its own registration) and its gallery (a page on taskhub's images API
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,6 +30,16 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("demo:signup-done")
     return render(request, "demo/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class LogoutPage(LogoutView):
+    """Django's logout, which logs out on POST only; a GET (a typed or bookmarked
+    ``/accounts/logout/``) gets a page with the button, not a bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        return render(request, "registration/logout.html")
 
 
 def signup_done(request: HttpRequest) -> HttpResponse:

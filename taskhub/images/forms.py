@@ -9,9 +9,6 @@ from taskhub.images import thumbnails
 
 logger = logging.getLogger(__name__)
 
-NOT_AN_IMAGE = "This file is not an image, or not in a format we can read."
-TOO_MANY_PIXELS = "This image has too many pixels to open safely (a decompression bomb?)."
-
 
 class ImageUploadForm(forms.Form):
     file = forms.FileField(allow_empty_file=False)
@@ -25,8 +22,7 @@ class ImageUploadForm(forms.Form):
                 self.cleaned_data["format"] = header.format
         except thumbnails.ThumbnailError as exc:
             logger.info("upload refused: %s", exc)
-            too_big = isinstance(exc, thumbnails.TooManyPixels)
-            raise forms.ValidationError(TOO_MANY_PIXELS if too_big else NOT_AN_IMAGE) from exc
+            raise forms.ValidationError(exc.for_people) from exc
         finally:
             upload.seek(0)
         return upload

@@ -6,6 +6,7 @@ retrying cannot fix it, so the caller records it and moves on.
 """
 
 import io
+import logging
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -16,6 +17,8 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from taskhub import conf
 from taskhub.models import Image, Thumbnail, WorkStatus
+
+logger = logging.getLogger(__name__)
 
 #: File extensions that differ from the format's name.
 EXTENSIONS = {"jpeg": "jpg"}
@@ -28,12 +31,30 @@ def extension(fmt: str) -> str:
 
 
 class ThumbnailError(Exception):
-    """The original is not an image Pillow can safely decode."""
+    """The original is not an image Pillow can safely decode.
+
+    ``str(error)`` is the detail for the log and the staff pages (Pillow's own words);
+    ``for_people`` says the same to the image's owner, in the product's words."""
+
+    for_people = "This image is damaged or incomplete, so no thumbnail could be made."
+
+
+class NotAnImage(ThumbnailError):
+    for_people = "This file is not an image, or not in a format we can read."
 
 
 class TooManyPixels(ThumbnailError):
     """The image declares more pixels than Pillow's ``MAX_IMAGE_PIXELS``: a
     decompression bomb, refused before it is decoded."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        megapixels = (PILImage.MAX_IMAGE_PIXELS or 0) // 1_000_000
+        self.for_people = f"This image is too large to open safely (over {megapixels} megapixels)."
+
+
+class OriginalMissing(ThumbnailError):
+    for_people = "The uploaded file is no longer in storage, so no thumbnail could be made."
 
 
 EXIF_ORIENTATION = 0x0112
@@ -59,7 +80,7 @@ def open_checked(source: IO[bytes]) -> PILImage.Image:
     except PILImage.DecompressionBombError as exc:
         raise TooManyPixels(f"decompression bomb refused: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ThumbnailError(f"not an image: {exc}") from exc
+        raise NotAnImage(f"not an image: {exc}") from exc
     width, height = img.size
     if width * height > (PILImage.MAX_IMAGE_PIXELS or float("inf")):
         raise TooManyPixels(
@@ -144,7 +165,7 @@ def _render_original(image: Image) -> Rendered:
         with image.original.open("rb") as source:
             return render(source, tuple(conf.get("THUMBNAIL_SIZES")), conf.get("THUMBNAIL_FORMATS"))
     except FileNotFoundError as exc:
-        raise ThumbnailError(f"original file is missing: {exc}") from exc
+        raise OriginalMissing(f"original file is missing: {exc}") from exc
 
 
 def make_thumbnails(image: Image) -> Image:
@@ -155,7 +176,8 @@ def make_thumbnails(image: Image) -> Image:
     try:
         rendered = _render_original(image)
     except ThumbnailError as exc:
-        image.status, image.error = WorkStatus.FAILED, str(exc)
+        logger.warning("image %s: no thumbnails: %s", image.pk, exc)
+        image.status, image.error = WorkStatus.FAILED, exc.for_people
         image.save(update_fields=["status", "error"])
         raise
 

@@ -1,5 +1,5 @@
 """Service: take an uploaded image, or refuse it in words a person understands, and
-queue its thumbnails with it; delete an image.
+queue its thumbnails with it; try a failed one again; delete an image.
 
 Called the same way from the JSON API and any page of the host's. The original is saved
 under a name of its own (the user's file name is kept only as ``original_name``) and
@@ -12,13 +12,14 @@ from uuid import uuid4
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from taskhub import conf, task_names
 from taskhub.delivery import outbox
 from taskhub.images.forms import ImageUploadForm
 from taskhub.images.thumbnails import extension
-from taskhub.models import Image
+from taskhub.models import Image, WorkStatus
 
 
 class UploadRefused(ValueError):
@@ -37,16 +38,21 @@ def max_upload_bytes() -> int:
     return conf.get("MAX_UPLOAD_BYTES")
 
 
+def too_large_message(limit: int) -> str:
+    return f"This file is larger than {filesizeformat(limit)}, the largest upload accepted."
+
+
 def accept(owner: Any, upload: UploadedFile | None) -> Image:
     """Save ``upload`` as ``owner``'s image and queue its thumbnails, or UploadRefused."""
     limit = max_upload_bytes()
     # An upload's size is set by Django's upload handlers, which made it.
     if upload is not None and cast(int, upload.size) > limit:
-        raise UploadTooLarge(f"upload larger than {limit} bytes")
+        raise UploadTooLarge(too_large_message(limit))
     # A form takes any mapping of files; django-stubs ask for a MultiValueDict.
     form = ImageUploadForm(files={"file": upload} if upload is not None else {})  # type: ignore[arg-type]
     if not form.is_valid():
-        raise UploadRefused("invalid upload", form.errors.get_json_data())
+        messages = [str(error) for errors in form.errors.values() for error in errors]
+        raise UploadRefused(" ".join(messages), form.errors.get_json_data())
     upload = form.cleaned_data["file"]
     assert upload.name is not None  # FileField.clean refuses a file without a name
     image = Image(owner=owner, original_name=PurePath(upload.name).name[:255])
@@ -55,6 +61,23 @@ def accept(owner: Any, upload: UploadedFile | None) -> Image:
     with transaction.atomic():
         image.save()
         outbox.enqueue(task_names.MAKE_THUMBNAILS, image.pk)
+    return image
+
+
+class NotRetryable(ValueError):
+    """Only an image whose thumbnails failed is tried again; the message says why not."""
+
+
+def retry(image: Image) -> Image:
+    """Queue the thumbnails of a failed image again (once, however often it is asked)."""
+    with transaction.atomic():
+        again = Image.objects.filter(pk=image.pk, status=WorkStatus.FAILED).update(
+            status=WorkStatus.PENDING, error=""
+        )
+        if not again:
+            raise NotRetryable("Only an image whose thumbnails failed can be tried again.")
+        outbox.enqueue(task_names.MAKE_THUMBNAILS, image.pk)
+    image.refresh_from_db()
     return image
 
 

@@ -1,4 +1,5 @@
-"""The images API: list and upload (``/api/images/``), read and delete one."""
+"""The images API: list and upload (``/api/images/``), read and delete one, try a failed
+one again."""
 
 from typing import Any
 
@@ -44,7 +45,7 @@ def api_images(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"images": [image_json(i) for i in images]})
     limit = uploads.max_upload_bytes()
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD:
-        raise ApiError(413, f"upload larger than {limit} bytes")
+        raise ApiError(413, uploads.too_large_message(limit))
     unknown = (set(request.POST) - {"csrfmiddlewaretoken"}) | (set(request.FILES) - {"file"})
     if unknown:
         raise ApiError(
@@ -67,3 +68,14 @@ def api_image(request: HttpRequest, pk: int) -> HttpResponse:
         uploads.delete(image)
         return HttpResponse(status=204)
     return JsonResponse(image_json(image))
+
+
+@api_view(["POST"])
+def api_image_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its owner (or staff) queues a failed image's thumbnails again: 202, or 409 and why."""
+    image = find(live_images(request.user), pk, "image")
+    try:
+        image = uploads.retry(image)
+    except uploads.NotRetryable as exc:
+        raise ApiError(409, str(exc)) from None
+    return JsonResponse(image_json(image), status=202)

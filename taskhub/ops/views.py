@@ -7,6 +7,7 @@ page from ``/health/`` after it has loaded. Its buttons requeue, republish and c
 """
 
 import hmac
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from taskhub import conf
+from taskhub.actions import ActionRefused
 from taskhub.models import (
     DeliveryCount,
     DjangoTaskResult,
@@ -29,7 +31,9 @@ from taskhub.models import (
     TaskFailure,
     WorkStatus,
 )
-from taskhub.ops import failures, health, operations
+from taskhub.ops import describe, failures, health, operations
+from taskhub.reports import lifecycle
+from taskhub.reports.views import with_titles
 
 RECENT = 20
 #: An outbox message not started this long after it was written is shown as stuck.
@@ -42,7 +46,9 @@ def staff_only(view: Any) -> Any:
     @login_required
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_staff:
-            raise PermissionDenied("the status page is for staff")
+            raise PermissionDenied(
+                "This page is for staff only. Ask an administrator if you need it."
+            )
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -68,72 +74,139 @@ def health_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if report.healthy else 503)
 
 
+@dataclass(frozen=True)
+class FailureRow:
+    """One failed run on the status page, in words: which task, about what, why, when;
+    and the requeue that sent it again (``requeued``), or that it was itself such a run
+    and failed again (``failed_again``)."""
+
+    key: str
+    title: str
+    name: str
+    subject: describe.Subject | None
+    error: str
+    when: Any
+    attempts: int
+    requeued: OperatorAction | None
+    failed_again: OperatorAction | None
+
+
+def failure_rows(
+    found: list[tuple[str, str, Any, Any, str, Any, int]], target: Any
+) -> list[FailureRow]:
+    """Rows of ``(key, task name, args, kwargs, error, when, attempts)``, newest first; a
+    failure requeued and failed again shows once, as its newest run."""
+    requeues = operations.requeues()
+    by_new_id = {action.detail: action for action in requeues.values() if action.detail}
+    keys = {row[0] for row in found}
+    rows = []
+    for key, name, args, kwargs, error, when, attempts in found:
+        requeued = requeues.get(target(key, name))
+        if requeued is not None and requeued.detail in keys:
+            continue  # its requeue failed too: that newer row stands for both
+        rows.append(
+            FailureRow(
+                key, describe.title(name), name, describe.subject(name, args, kwargs), error,
+                when, attempts, requeued, by_new_id.get(key),
+            )
+        )  # fmt: skip
+    return rows
+
+
 @never_cache
 @staff_only
 @require_GET
 def status_page(request: HttpRequest) -> HttpResponse:
-    requeued = operations.requeued_targets()
     stuck = OutboxMessage.objects.filter(
         started_at__isnull=True, created_at__lt=timezone.now() - STUCK_AFTER
     )
     waiting, oldest = health.outbox_facts()
+    celery_failures = [
+        (f.task_id, f.task_name, f.args, f.kwargs, f"{f.exception}: {f.message}", f.failed_at, 1)
+        for f in failures.celery_failures()[:RECENT]
+    ]
+    django_failures = [
+        (r.id, r.task_path, r.args, r.kwargs, failures.last_error(r), r.finished_at,
+         len(r.worker_ids))
+        for r in failures.django_task_failures()[:RECENT]
+    ]  # fmt: skip
+    known = health.last_known() or health.check()
     context = {
+        "health": known,
         "jobs": health.beat_facts(),
         "outbox_waiting": waiting,
         "outbox_oldest_seconds": oldest,
-        "stuck": stuck.order_by("created_at")[:RECENT],
-        "failures": [
-            (f, operations.failure_target(f) in requeued)
-            for f in failures.celery_failures()[:RECENT]
+        "stuck": [(m, describe.title(m.task_name)) for m in stuck.order_by("created_at")[:RECENT]],
+        "failures": failure_rows(
+            celery_failures, lambda key, name: operations.failure_target_of(name, key)
+        ),
+        "django_task_failures": failure_rows(
+            django_failures, lambda key, name: operations.django_task_target_of(name, key)
+        ),
+        "active_django_tasks": [
+            (r, describe.title(r.task_path))
+            for r in DjangoTaskResult.objects.filter(
+                status__in=[operations.READY, operations.RUNNING]
+            ).order_by("enqueued_at")[:RECENT]
         ],
-        "django_task_failures": [
-            (f, failures.last_error(f), operations.django_task_target(f) in requeued)
-            for f in failures.django_task_failures()[:RECENT]
-        ],
-        "active_django_tasks": DjangoTaskResult.objects.filter(
-            status__in=[operations.READY, operations.RUNNING]
-        ).order_by("enqueued_at")[:RECENT],
-        "dead_lettered": [
-            (d, operations.dead_letter_target(d) in requeued)
-            for d in DeliveryCount.objects.filter(dead_lettered_at__isnull=False).order_by(
-                "-dead_lettered_at"
-            )[:RECENT]
-        ],
-        "active_reports": Report.objects.filter(
-            status__in=[WorkStatus.PENDING, WorkStatus.RUNNING]
-        ).order_by("created_at")[:RECENT],
+        "dead_lettered": failure_rows(
+            [
+                (d.task_id, d.task_name, d.args, d.kwargs, "", d.dead_lettered_at, d.deliveries)
+                for d in DeliveryCount.objects.filter(dead_lettered_at__isnull=False).order_by(
+                    "-dead_lettered_at"
+                )[:RECENT]
+            ],
+            lambda key, name: operations.dead_letter_target_of(name, key),
+        ),
+        "active_reports": with_titles(
+            list(
+                Report.objects.filter(status__in=[WorkStatus.PENDING, WorkStatus.RUNNING])
+                .select_related("owner")
+                .order_by("created_at")[:RECENT]
+            )
+        ),
         "actions": OperatorAction.objects.select_related("actor")[:RECENT],
         "flower_url": conf.get("FLOWER_URL"),
         "max_depth": conf.get("HEALTH_MAX_QUEUE_DEPTH"),
+        "scale": max([conf.get("HEALTH_MAX_QUEUE_DEPTH")] + [q.depth or 0 for q in known.queues]),
     }
     return render(request, "taskhub/status.html", context)
+
+
+def _named(task_name: str, subject: describe.Subject | None) -> str:
+    """ "Thumbnails (image 12: cat.jpg)": a task and what it was about, in words."""
+    words = describe.title(task_name)
+    return f"{words} ({subject.text})" if subject else words
 
 
 def _act(action: str, key: str, user: Any) -> str:
     """Do one staff action; the message to show. ``ActionRefused`` says why not."""
     if action == "requeue-dead":
         delivery = get_object_or_404(DeliveryCount, task_id=key)
-        message = operations.requeue_dead_letter(delivery, user)
-        return f"{delivery.task_name} requeued as {message.task_id}"
+        operations.requeue_dead_letter(delivery, user)
+        subject = describe.subject(delivery.task_name, delivery.args, delivery.kwargs)
+        return f"{_named(delivery.task_name, subject)} is queued again."
     if action == "requeue-failed":
         failure = get_object_or_404(TaskFailure, task_id=key)
-        message = operations.requeue_failure(failure, user)
-        return f"{failure.task_name} requeued as {message.task_id}"
+        operations.requeue_failure(failure, user)
+        subject = describe.subject(failure.task_name, failure.args, failure.kwargs)
+        return f"{_named(failure.task_name, subject)} is queued again."
     if action == "republish":
         message = get_object_or_404(OutboxMessage, task_id=key)
+        named = describe.title(message.task_name)
         if operations.republish(message, user):
-            return f"{message.task_name}[{message.task_id}] published"
-        return f"the broker is unreachable: {message.task_name} stays in the outbox"
+            return f"{named} is published again."
+        return f"The broker cannot be reached: {named} stays in the outbox until it is back."
     if action == "cancel-report":
-        report = operations.cancel_report(get_object_or_404(Report, pk=key), user)
-        return f"report {report.pk} cancelled"
+        report = lifecycle.cancel_report(get_object_or_404(Report, pk=key), user)
+        return f"Report {report.pk} is cancelled."
     if action == "requeue-django-task":
         failed = get_object_or_404(DjangoTaskResult, pk=key)
-        again = operations.requeue_django_task(failed, user)
-        return f"{failed.task_path} requeued as {again.id}"
+        operations.requeue_django_task(failed, user)
+        return f"{describe.title(failed.task_path)} is queued again."
     if action == "cancel-django-task":
         result = operations.cancel_django_task(get_object_or_404(DjangoTaskResult, pk=key), user)
-        return f"{result.task_path}[{result.id}] cancelled"
+        return f"{describe.title(result.task_path)} is cancelled."
     raise Http404(f"no action {action!r}")
 
 
@@ -142,6 +215,6 @@ def _act(action: str, key: str, user: Any) -> str:
 def status_action(request: HttpRequest, action: str, key: str) -> HttpResponse:
     try:
         messages.success(request, _act(action, key, request.user), fail_silently=True)
-    except operations.ActionRefused as exc:
-        messages.error(request, f"Refused: {exc}", fail_silently=True)
+    except ActionRefused as exc:
+        messages.error(request, str(exc), fail_silently=True)
     return redirect("taskhub:status")

@@ -1,6 +1,7 @@
 """Service: a report's life. Requested (its parameters checked, its row saved and its
 task queued, together), claimed by one run, generated into taskhub's private storage
-(``taskhub.storage``) in constant memory, and done, failed or cancelled.
+(``taskhub.storage``) in constant memory, and done, failed or cancelled (by its owner or
+staff: ``cancel_report``).
 
 ``generate`` streams the kind's rows into a temporary file (never a list of all rows):
 on PostgreSQL with ``COPY ... TO STDOUT`` (``taskhub.reports.pg_copy``, used
@@ -21,10 +22,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from taskhub import conf, task_names
+from taskhub.actions import ActionRefused, record
 from taskhub.delivery import outbox
-from taskhub.models import Report, WorkStatus
+from taskhub.models import OperatorAction, Report, WorkStatus
 from taskhub.reports import csv_writer, pg_copy
 from taskhub.reports.registry import ReportKind, ReportParamsError, get_kind, validate
+
+FAILED_ON_OUR_SIDE = (
+    "This report could not be made because of an error on our side. Try again later."
+)
 
 
 class ReportCancelled(Exception):
@@ -117,7 +123,7 @@ def generate(
     except ReportCancelled:
         raise
     except Exception as exc:
-        report.status, report.error = WorkStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        report.status, report.error = WorkStatus.FAILED, failure_for_people(exc)
         running.update(status=report.status, error=report.error)
         raise
     done = {"file": saved, "status": WorkStatus.DONE, "progress": 100, "row_count": written}
@@ -129,6 +135,48 @@ def generate(
         report.refresh_from_db()
         on_done(report)
     return report
+
+
+def failure_for_people(error: Exception) -> str:
+    """What the report's owner reads: the reason when it is theirs to fix (its
+    parameters), else that it failed on our side. The error itself is raised on, to the
+    worker's log and the staff pages (the task's failure record)."""
+    return str(error) if isinstance(error, ReportParamsError) else FAILED_ON_OUR_SIDE
+
+
+def report_target(report: Report) -> str:
+    """How an ``OperatorAction`` names ``report``."""
+    return f"report {report.pk}"
+
+
+def cancel_report(report: Report, actor: Any) -> Report:
+    """Cancel a pending or running report (its owner or staff), once; ``ActionRefused``
+    when it has finished. A running one stops at its next progress update (within
+    seconds) and deletes its partial file."""
+    cancellable = [WorkStatus.PENDING, WorkStatus.RUNNING]
+    with transaction.atomic():
+        changed = Report.objects.filter(pk=report.pk, status__in=cancellable).update(
+            status=WorkStatus.CANCELLED, finished_at=timezone.now(), error="cancelled"
+        )
+        if not changed:
+            report.refresh_from_db()
+            raise ActionRefused(f"This report is {report.status}: it cannot be cancelled.")
+        record(OperatorAction.Verb.CANCEL, report_target(report), actor, "", once=True)
+    report.refresh_from_db()
+    return report
+
+
+def cancelled_by(report: Report) -> str | None:
+    """The username of whoever cancelled ``report``; None when it was not cancelled, or
+    by no one known (a deleted user, a script)."""
+    if report.status != WorkStatus.CANCELLED:
+        return None
+    action = (
+        OperatorAction.objects.filter(verb=OperatorAction.Verb.CANCEL, target=report_target(report))
+        .select_related("actor")
+        .first()
+    )
+    return action.actor.get_username() if action and action.actor else None
 
 
 def make_daily(

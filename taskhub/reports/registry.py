@@ -27,7 +27,13 @@ MAX_RANGE_DAYS = 3660
 
 
 class ReportParamsError(ValueError):
-    """The kind or the parameters of a report request are not acceptable."""
+    """The kind or the parameters of a report request are not acceptable: the message
+    says why, to the person who asked; ``field`` says where, for a program
+    (``"kind"``, ``"params"``, ``"params.start"``)."""
+
+    def __init__(self, message: str, field: str = "params") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -42,29 +48,38 @@ class SQL:
 Rows = QuerySet[Any, Any] | SQL
 
 
+def _date_param(params: dict[str, Any], name: str) -> date:
+    """``params[name]`` as a date, or ReportParamsError in words and with its path."""
+    path, words = f"params.{name}", f"{name} date"
+    value = params.get(name)
+    if value is None or value == "":
+        raise ReportParamsError(f"Choose the {words}.", path)
+    try:
+        parsed = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ReportParamsError(
+            f"The {words} must be a date written like 2026-01-31.", path
+        ) from None
+    if parsed in (date.min, date.max):
+        raise ReportParamsError(f"The {words} is out of range.", path)
+    return parsed
+
+
 def validate_date_range(params: Any) -> dict[str, str]:
     """``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}``: both inclusive, at most
     ``MAX_RANGE_DAYS`` apart. The default parameters of a report kind."""
     if not isinstance(params, dict):
-        raise ReportParamsError("params must be an object")
+        raise ReportParamsError("Give the report's dates as a start and an end.")
     unknown = set(params) - {"start", "end"}
     if unknown:
-        raise ReportParamsError(f"unknown params: {sorted(unknown)}")
-    dates = {}
-    for name in ("start", "end"):
-        value = params.get(name)
-        if not isinstance(value, str):
-            raise ReportParamsError(f"params.{name} is required, as YYYY-MM-DD")
-        try:
-            dates[name] = date.fromisoformat(value)
-        except ValueError:
-            raise ReportParamsError(f"params.{name}={value!r} is not a YYYY-MM-DD date") from None
-        if dates[name] in (date.min, date.max):
-            raise ReportParamsError(f"params.{name}={value!r} is out of range")
+        raise ReportParamsError(f"This report takes no {', '.join(sorted(unknown))}.")
+    dates = {name: _date_param(params, name) for name in ("start", "end")}
     if dates["end"] < dates["start"]:
-        raise ReportParamsError("params.end is before params.start")
+        raise ReportParamsError("The end date is before the start date.", "params.end")
     if (dates["end"] - dates["start"]).days > MAX_RANGE_DAYS:
-        raise ReportParamsError(f"the range is longer than {MAX_RANGE_DAYS} days")
+        raise ReportParamsError(
+            f"The dates are more than {MAX_RANGE_DAYS} days apart: choose a shorter range."
+        )
     return {name: value.isoformat() for name, value in dates.items()}
 
 
@@ -117,7 +132,8 @@ def kinds() -> dict[str, ReportKind]:
 
 def get_kind(name: Any) -> ReportKind:
     if not isinstance(name, str) or name not in _registry:
-        raise ReportParamsError(f"unknown report kind {name!r}; choose one of {sorted(_registry)}")
+        titles = ", ".join(sorted(kind.title for kind in _registry.values()))
+        raise ReportParamsError(f"Choose a kind of report: {titles}.", "kind")
     return _registry[name]
 
 
@@ -145,7 +161,7 @@ def _signups(params: dict[str, str]) -> QuerySet[Any, Any]:
 def validate_signups(params: Any) -> dict[str, str]:
     """A date range, over a user model that records when each user joined."""
     if "date_joined" not in signup_columns():
-        raise ReportParamsError("sign-up reports need a date_joined field on the user model")
+        raise ReportParamsError("Sign-up reports need a user model with a date_joined field.")
     return validate_date_range(params)
 
 

@@ -19,9 +19,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from taskhub import storage
+from taskhub.actions import ActionRefused
 from taskhub.api import ApiError, api_view, find, parse_json_object, visible
 from taskhub.models import Report, WorkStatus
-from taskhub.ops import operations
 from taskhub.reports import lifecycle
 from taskhub.reports.registry import ReportParamsError, kinds
 
@@ -42,14 +42,18 @@ def with_titles(rows: list[Report]) -> list[Report]:
 
 def report_json(report: Report) -> dict[str, Any]:
     done = report.status == WorkStatus.DONE and report.file
+    kind = kinds().get(report.kind)
     return {
         "id": report.pk,
         "kind": report.kind,
+        "title": kind.title if kind else report.kind,
         "status": report.status,
         "progress": report.progress,
         "row_count": report.row_count,
         "error": report.error,
         "download_url": reverse("taskhub:report-download", args=[report.pk]) if done else None,
+        "cancelled_by": lifecycle.cancelled_by(report),
+        "finished_at": report.finished_at,
     }
 
 
@@ -68,7 +72,8 @@ def reports_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def report_page(request: HttpRequest, pk: int) -> HttpResponse:
     report = get_object_or_404(visible_reports(request.user), pk=pk)
-    return render(request, "taskhub/report.html", {"report": with_titles([report])[0]})
+    context = {"report": with_titles([report])[0], "state": report_json(report)}
+    return render(request, "taskhub/report.html", context)
 
 
 @api_view(["GET", "POST"], content_types={"POST": ["application/json"]})
@@ -80,7 +85,7 @@ def api_reports(request: HttpRequest) -> HttpResponse:
     try:
         report = lifecycle.request_report(request.user, body.get("kind"), body.get("params", {}))
     except ReportParamsError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(400, str(exc), field=exc.field) from None
     status_url = reverse("taskhub:api-report", args=[report.pk])
     return JsonResponse({"id": report.pk, "status_url": status_url}, status=202)
 
@@ -95,8 +100,8 @@ def api_report_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Its owner (or staff) cancels a pending or running report: 200, or 409 and why."""
     report = find(visible_reports(request.user), pk, "report")
     try:
-        report = operations.cancel_report(report, request.user)
-    except operations.ActionRefused as exc:
+        report = lifecycle.cancel_report(report, request.user)
+    except ActionRefused as exc:
         raise ApiError(409, str(exc)) from None
     return JsonResponse(report_json(report))
 

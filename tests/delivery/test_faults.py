@@ -487,4 +487,4 @@ def test_an_image_whose_file_vanished_fails_without_retry(broker_url, tmp_path, 
     with running_worker("low", broker_url, tmp_path) as worker:
         wait_for(lambda: Image.objects.get(pk=image.pk).status == "failed", 30, "failure")
         assert worker.process.poll() is None, "the worker survives"
-    assert "original file is missing" in Image.objects.get(pk=image.pk).error
+    assert "no longer in storage" in Image.objects.get(pk=image.pk).error

@@ -126,7 +126,7 @@ def test_a_broken_image_is_recorded_as_failed_and_the_task_does_not_retry(user, 
         make_thumbnails.delay(image.pk)
     image.refresh_from_db()
     assert image.status == WorkStatus.FAILED
-    assert "not an image" in image.error
+    assert image.error == "This file is not an image, or not in a format we can read."
     assert len(calls) == 1
     assert not Thumbnail.objects.filter(image=image).exists()
 
@@ -139,6 +139,9 @@ def test_a_missing_original_file_is_recorded_as_failed(user):
         make_thumbnails.delay(image.pk)
     image.refresh_from_db()
     assert image.status == WorkStatus.FAILED
+    assert image.error == (
+        "The uploaded file is no longer in storage, so no thumbnail could be made."
+    )
 
 
 @pytest.mark.django_db

@@ -119,5 +119,7 @@ def test_the_admin_links_a_report_file_through_the_download_view(admin_client):
 
 def test_a_user_model_without_date_joined_gets_a_clear_refusal_of_signups(monkeypatch):
     monkeypatch.setattr(registry, "signup_columns", lambda: ("email",))
-    with pytest.raises(reports.ReportParamsError, match="need a date_joined field"):
+    with pytest.raises(
+        reports.ReportParamsError, match="need a user model with a date_joined field"
+    ):
         registry.validate("signups", {"start": str(DAY), "end": str(DAY)})
