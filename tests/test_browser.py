@@ -3,6 +3,7 @@ the live server and real workers on Redis. Screenshots go to test-artifacts/brow
 
 import csv
 import io
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from taskhub.models import Report, SentEmail
+from taskhub.models import Image, Report, SentEmail
 from tests.dead_letters import dead_letter
 from tests.image_files import image_bytes
 from tests.orders import DAY, make_orders
@@ -152,7 +153,7 @@ def test_request_a_report_watch_it_reach_100_and_download_it(browser, site):
         return seen[-1] == 100
 
     until(browser, finished, timeout=60)
-    assert browser.find_element(By.ID, "status").text == "done"
+    assert browser.find_element(By.ID, "status").text == "Done"
     until(browser, lambda b: b.execute_script(FULL_BAR), timeout=5)
     assert seen == sorted(seen), f"the bar only moves forward: {seen}"
     download = browser.find_element(By.ID, "download")
@@ -206,9 +207,13 @@ def test_a_queued_report_is_cancelled_from_its_page_and_never_made(
     cancel = until(
         browser, lambda b: [e for e in b.find_elements(By.ID, "cancel") if e.is_displayed()]
     )
-    assert browser.find_element(By.ID, "status").text == "pending"
+    assert browser.find_element(By.ID, "status").text == "Pending"
     cancel[0].click()
-    until(browser, lambda b: b.find_element(By.ID, "status").text == "cancelled")
+    until(browser, lambda b: b.find_element(By.ID, "status").text == "Cancelled")
+    assert browser.find_element(By.ID, "error").text.startswith("Cancelled by ada, ")
+    browser.find_element(By.ID, "back").click()
+    until(browser, lambda b: b.current_url.endswith("/reports/"))
+    browser.back()
     screenshot(browser, "3-report-cancelled")
     url = browser.current_url
     with running_worker("low", broker, tmp_path) as worker:
@@ -217,7 +222,7 @@ def test_a_queued_report_is_cancelled_from_its_page_and_never_made(
     report = Report.objects.get()
     assert (report.status, report.file.name) == ("cancelled", "")
     browser.get(url)
-    assert browser.find_element(By.ID, "status").text == "cancelled"
+    assert browser.find_element(By.ID, "status").text == "Cancelled"
     assert not browser.find_element(By.ID, "download").is_displayed()
 
 
@@ -233,14 +238,119 @@ def test_staff_requeue_a_dead_lettered_email_and_see_it_sent(browser, site, tmp_
     )
     row[0].find_element(By.TAG_NAME, "button").click()
     notice = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".messages li.success"))
-    assert "taskhub.welcome requeued as" in notice[0].text
+    assert notice[0].text == "Welcome email (user ada) is queued again."
     screenshot(browser, "5-status-requeue-notice")
     wait_for(lambda: emails_sent(tmp_path) == 1, 30, "the requeued welcome email")
     assert SentEmail.objects.get().recipient == "ada@example.com"
     browser.refresh()
     row = browser.find_element(By.CSS_SELECTOR, '#dead-letters tr[data-task-id="dead-1"]')
-    assert "requeued" in row.text and not row.find_elements(By.TAG_NAME, "button")
+    assert "requeued by grace" in row.text and not row.find_elements(By.TAG_NAME, "button")
     assert (
         "requeue dead letter taskhub.welcome[dead-1]" in browser.find_element(By.ID, "actions").text
     )
     screenshot(browser, "5-status-requeued")
+
+
+#: Python's internals, which no page or API answer shows a person.
+INTERNALS = re.compile(
+    r"<[^>]* object at|InMemoryUploadedFile|Traceback|exc_type|params\.\w|Error: |"
+    r"[A-Z][a-z]+(Error|Exception)\b"
+)
+PHONE = (390, 844)
+
+
+def no_internals(browser: WebDriver) -> str:
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert not INTERNALS.search(text), f"{browser.current_url} shows internals: {text[:2000]}"
+    return text
+
+
+def test_a_broken_upload_and_a_failed_image_read_in_words_and_can_be_retried_and_deleted(
+    browser, site, tmp_path
+):
+    get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
+    log_in(browser, site, "ada")
+    browser.get(f"{site}/gallery/")
+    notes = tmp_path / ("notes-" + "x" * 240 + ".csv")
+    notes.write_text("name,amount\n")
+    browser.find_element(By.NAME, "file").send_keys(str(notes))
+    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    status = browser.find_element(By.ID, "upload-status")
+    until(
+        browser,
+        lambda b: status.text == "This file is not an image, or not in a format we can read.",
+    )
+    browser.find_element(By.NAME, "file").send_keys(str(notes))
+    assert status.text == "", "choosing the next file clears the old error"
+    truncated = tmp_path / ("photo-" + "y" * 280 + ".jpg")
+    truncated.write_bytes(image_bytes(800, 600)[:2000])
+    browser.find_element(By.NAME, "file").send_keys(str(truncated))
+    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    card = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".card[data-status=failed]"))[
+        0
+    ]
+    assert "damaged or incomplete" in card.text
+    assert card.size["height"] < 450, "a long file name does not make a tall card"
+    no_internals(browser)
+    screenshot(browser, "6-gallery-failed")
+    card.find_element(By.CSS_SELECTOR, "button.retry").click()
+    until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".card[data-status=failed]"))
+    assert Image.objects.get().status == "failed", "tried again, and failed again"
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(image_bytes(1600, 1200))
+    browser.find_element(By.NAME, "file").send_keys(str(photo))
+    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    done = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".card[data-status=done]"))[0]
+    sizes = [a.text.replace("\N{MULTIPLICATION SIGN}", "x") for a in done.find_elements(
+        By.CSS_SELECTOR, ".sizes a")]  # fmt: skip
+    assert sizes == ["128x96", "256x192", "512x384", "original"]
+    screenshot(browser, "6-gallery-sizes")
+    failed = browser.find_element(By.CSS_SELECTOR, ".card[data-status=failed]")
+    failed.find_element(By.CSS_SELECTOR, "button.delete").click()
+    browser.switch_to.alert.accept()
+    until(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, ".card")) == 1)
+    assert Image.objects.filter(deleted_at__isnull=True).count() == 1
+
+
+def test_every_page_fits_a_phone_and_shows_no_python_internals(browser, site):
+    User = get_user_model()
+    User.objects.create_user("grace", "g@example.com", PASSWORD, is_staff=True)
+    User.objects.create_user("ada", "ada@example.com", PASSWORD)
+    report = Report.objects.create(
+        kind="sales_by_day", params={"start": "2026-01-01", "end": "2026-01-31"},
+        status="done", row_count=1_000_000,
+    )  # fmt: skip
+    log_in(browser, site, "ada")
+    browser.get(f"{site}/taskhub/")
+    assert "This page is for staff only" in no_internals(browser), "a styled 403, in words"
+    assert browser.find_element(By.LINK_TEXT, "Go to the home page")
+    browser.get(f"{site}/accounts/logout/")
+    browser.find_element(By.ID, "logout").click()
+    log_in(browser, site, "grace")
+    pages = {
+        "home": "/", "gallery": "/gallery/", "reports": "/reports/",
+        "report": f"/reports/{report.pk}/", "status": "/taskhub/", "not-found": "/no-such-page/",
+        "logout": "/accounts/logout/",
+    }  # fmt: skip
+    browser.get(f"{site}/")
+    assert "Sign up" not in no_internals(browser), "not offered to a signed-in user"
+    try:
+        for width, height, prefix in [(1200, 900, "7-desktop"), (*PHONE, "7-phone")]:
+            browser.set_window_size(width, height)
+            for name, path in pages.items():
+                browser.get(f"{site}{path}")
+                text = no_internals(browser)
+                overflow = browser.execute_script(
+                    "return document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+                screenshot(browser, f"{prefix}-{name}")
+                if name == "report":
+                    assert "1,000,000 rows" in text and "Sales by day" in text
+    finally:
+        browser.set_window_size(1200, 900)
+    browser.get(f"{site}/accounts/logout/")
+    browser.find_element(By.ID, "logout").click()
+    browser.get(f"{site}/accounts/login/")
+    assert browser.find_element(By.LINK_TEXT, "Sign up")
+    screenshot(browser, "7-desktop-login")

@@ -1,12 +1,15 @@
 """The README's quick start, run as printed on a fresh clone: ``make run`` brings up web,
 workers, beat and Flower on the embedded defaults with nothing installed by hand, serves
-a healthy site, and stops on Ctrl-C leaving nothing behind. (``make test``, the block's
+a healthy site, and stops on Ctrl-C in its terminal, quietly, with status 0 and nothing
+left behind. (``make test``, the block's
 other line, is the suite running this very test.)"""
 
+import fcntl
 import os
+import pty
 import re
-import signal
 import subprocess
+import termios
 import urllib.error
 import urllib.request
 
@@ -39,6 +42,12 @@ def status(url: str, **headers: str) -> int:
         return 0
 
 
+def controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is its stdin."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def test_make_run_from_a_fresh_clone_serves_and_stops_on_ctrl_c(tmp_path):
     assert quickstart_commands() == ["make run", "make test"]
     clone = tmp_path / "clone"
@@ -52,11 +61,13 @@ def test_make_run_from_a_fresh_clone_serves_and_stops_on_ctrl_c(tmp_path):
     }
     env |= {"WEB_PORT": str(web), "FLOWER_PORT": str(flower)}
     output = tmp_path / "make-run.log"
+    terminal, terminal_side = pty.openpty()  # make runs in a terminal, as a person runs it
     with output.open("wb") as out:
         make = subprocess.Popen(
-            ["make", "run"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            ["make", "run"], cwd=clone, env=env, stdin=terminal_side, stdout=out,
+            stderr=subprocess.STDOUT, preexec_fn=controlling_terminal,
         )  # fmt: skip
+    os.close(terminal_side)
     try:
         wait_for(
             lambda: status(f"http://127.0.0.1:{web}/health/") == 200 or make.poll() is not None,
@@ -66,15 +77,18 @@ def test_make_run_from_a_fresh_clone_serves_and_stops_on_ctrl_c(tmp_path):
         assert make.poll() is None, output.read_text()
         assert status(f"http://127.0.0.1:{flower}/") == 401, "Flower asks for a password"
         assert not (clone / ".venv" / "bin" / "pytest").exists(), "run installs what runs only"
-        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        os.write(terminal, b"\x03")  # Ctrl-C: the terminal signals its foreground group
         make.wait(timeout=GRACE + 25)
     finally:
         if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
+            subprocess.run(["pkill", "-KILL", "-s", str(make.pid)], check=False)
             make.wait()
+        os.close(terminal)
     log = output.read_text(errors="replace")
+    assert make.returncode == 0, f"Ctrl-C is how it stops, not a failure:\n{log[-3000:]}"
+    assert "Interrupt" not in log and "***" not in log, log[-3000:]
     assert "SIGKILL" not in log, f"every process stops by itself:\n{log[-3000:]}"
     for process in ("web", "worker-high", "worker-default", "beat", "flower"):
         assert re.search(rf"{process}\.1 +stopped", log), f"{process} did not stop:\n{log[-3000:]}"
-    leftovers = subprocess.run(["pgrep", "-g", str(make.pid)], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-s", str(make.pid)], capture_output=True, text=True)
     assert leftovers.stdout == "", "every process of make run is gone"
