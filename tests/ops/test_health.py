@@ -259,3 +259,34 @@ def test_health_tells_anonymous_callers_the_verdict_only(
     assert "no worker consumes 'high'" in monitor.json()["problems"]
     client.force_login(staff_user)
     assert "queues" in client.get(reverse("taskhub:health")).json()
+
+
+class Broadcast:
+    """``app.control.inspect`` as the health check calls it, answering from ``workers``
+    and noting each ``limit`` it was given."""
+
+    def __init__(self, workers: dict[str, list[str]]) -> None:
+        self.workers, self.limits = workers, []
+
+    def __call__(self, timeout, connection, limit):
+        self.limits.append(limit)
+        answers = list(self.workers.items())[: limit or None]
+        answer = {name: [{"name": q} for q in queues] for name, queues in answers}
+        return type("Inspect", (), {"active_queues": lambda self: answer})()
+
+
+def test_the_broadcast_stops_at_as_many_workers_as_answered_last_time(monkeypatch):
+    """The fast path of ``/health/``: without it every check waited its whole timeout."""
+    from django.core.cache import cache
+
+    cache.delete(health.WORKERS_SEEN)
+    broadcast = Broadcast({"a": ["high"], "b": ["normal", "low"]})
+    monkeypatch.setattr(app.control, "inspect", broadcast)
+    queues = ["high", "normal", "low"]
+    assert health.worker_queues(None, 1.0, queues) == {"a": ["high"], "b": ["low", "normal"]}
+    assert health.worker_queues(None, 1.0, queues) == {"a": ["high"], "b": ["low", "normal"]}
+    assert broadcast.limits == [None, 2], "the second asks for the two that answered before"
+    broadcast.workers = {"c": ["high"], "a": ["high"], "b": ["normal", "low"]}
+    assert set(health.worker_queues(None, 1.0, queues)) == {"a", "b", "c"}
+    assert broadcast.limits[2:] == [2, None], "a queue left uncovered asks everyone again"
+    assert health.cached(health.WORKERS_SEEN) == 3
