@@ -3,7 +3,6 @@ the live server and real workers on Redis. Screenshots go to test-artifacts/brow
 
 import csv
 import io
-import re
 import shutil
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from taskhub.models import Image, OutboxMessage, Report, SentEmail
 from tests.dead_letters import dead_letter
 from tests.image_files import image_bytes
+from tests.internals import internals_in
 from tests.orders import DAY, make_orders
 from tests.workers import ROOT, emails_sent, publishing_to, redis_database, running_worker
 from tools.workers import wait_for
@@ -251,17 +251,12 @@ def test_staff_requeue_a_dead_lettered_email_and_see_it_sent(browser, site, tmp_
     screenshot(browser, "5-status-requeued")
 
 
-#: Python's internals, which no page or API answer shows a person.
-INTERNALS = re.compile(
-    r"<[^>]* object at|InMemoryUploadedFile|Traceback|exc_type|params\.\w|Error: |"
-    r"[A-Z][a-z]+(Error|Exception)\b"
-)
 PHONE = (390, 844)
 
 
 def no_internals(browser: WebDriver) -> str:
     text = browser.find_element(By.TAG_NAME, "body").text
-    assert not INTERNALS.search(text), f"{browser.current_url} shows internals: {text[:2000]}"
+    assert internals_in(text) == [], f"{browser.current_url} shows internals: {text[:2000]}"
     return text
 
 

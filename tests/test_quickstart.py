@@ -87,6 +87,8 @@ def test_make_run_from_a_fresh_clone_serves_and_stops_on_ctrl_c(tmp_path):
     log = output.read_text(errors="replace")
     assert make.returncode == 0, f"Ctrl-C is how it stops, not a failure:\n{log[-3000:]}"
     assert "Interrupt" not in log and "make: ***" not in log, log[-3000:]
+    python = re.search(r"\((\S+) manage\.py createsuperuser\)", log)
+    assert python and (clone / python[1]).is_file(), "the banner's command runs as printed"
     assert "SIGKILL" not in log, f"every process stops by itself:\n{log[-3000:]}"
     for process in ("web", "worker-high", "worker-default", "beat", "flower"):
         assert re.search(rf"{process}\.1 +stopped", log), f"{process} did not stop:\n{log[-3000:]}"
