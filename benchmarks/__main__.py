@@ -32,6 +32,7 @@ SCENARIOS = {
     "b11": "b11_brokers",
     "b12": "b12_tasks_backends",
     "b13": "b13_delay_fallback",
+    "b14": "b14_health",
 }
 ON_BOTH_BROKERS = {"b1", "b2", "b3", "b4", "b7", "b8", "b13"}
 

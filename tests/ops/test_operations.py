@@ -11,6 +11,7 @@ from taskhub import storage
 from taskhub.actions import ActionRefused
 from taskhub.models import (
     DeliveryCount,
+    Image,
     OperatorAction,
     OutboxMessage,
     Report,
@@ -226,3 +227,29 @@ def test_the_admin_requeues_a_dead_letter_through_its_action(
         admin_client.post(url, {"action": "requeue", "_selected_action": [delivery.pk]})
     assert effects(tmp_path) == ["k"]
     assert OperatorAction.objects.get().actor.username == "admin"
+
+
+def test_the_status_page_names_a_failure_in_words_and_shows_a_requeue_that_failed_again(
+    client, staff_user, user, settings, django_capture_on_commit_callbacks
+):
+    """Requeueing work that always fails used to add a second identical row."""
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    image = Image.objects.create(owner=user, original="images/originals/x.jpg",
+                                 original_name="cat.jpg")  # fmt: skip
+    assert make_thumbnails.delay(image.pk).failed()  # its original is missing
+    [first] = TaskFailure.objects.all()
+    client.force_login(staff_user)
+    page = client.get(reverse("taskhub:status")).content.decode()
+    admin_link = reverse("admin:taskhub_image_change", args=[image.pk])
+    assert (
+        f'<strong>Thumbnails</strong>: <a href="{admin_link}">image {image.pk}: cat.jpg</a>' in page
+    )
+    url = reverse("taskhub:status-action", args=["requeue-failed", first.task_id])
+    Image.objects.filter(pk=image.pk).update(status="pending")
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(url, follow=True).content.decode()
+    assert f"Thumbnails (image {image.pk}: cat.jpg) is queued again." in page
+    assert TaskFailure.objects.count() == 2, "the requeued run failed too"
+    page = client.get(reverse("taskhub:status")).content.decode()
+    assert page.count("<strong>Thumbnails</strong>") == 1, "one row for both runs"
+    assert "failed again" in page and "after a requeue by grace" in page
