@@ -45,10 +45,12 @@ def worker_starting(sender: Any = None, **kwargs: Any) -> None:
       (``taskhub.worker.delayed_delivery``).
     - It takes more than one message at a time if it runs only short tasks
       (``taskhub.worker.prefetch``).
+    - On a green pool (``-P gevent``), it has the connections and soft time limits its
+      greenlets need (``taskhub.worker.green``).
     """
     from taskhub import checks
     from taskhub.celery import set_by_host
-    from taskhub.worker import prefetch
+    from taskhub.worker import green, prefetch
     from taskhub.worker.configured import is_configured
     from taskhub.worker.delayed_delivery import declare_all_queues
 
@@ -58,6 +60,7 @@ def worker_starting(sender: Any = None, **kwargs: Any) -> None:
     if sender is not None and is_configured(sender.app):
         declare_all_queues(sender.app)
         prefetch.choose(sender, set_by_host(sender.app, "worker_prefetch_multiplier"))
+        green.configure_worker(sender, lambda key: set_by_host(sender.app, key))
 
 
 def worker_started(**kwargs: Any) -> None:

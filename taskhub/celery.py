@@ -15,7 +15,7 @@ changes later (``override_settings``). Values that depend on others (the SQS
 visibility timeout on the time limits) are computed when read.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from django.conf import settings
 
 from taskhub import conf
 from taskhub.tasks_api import periodic
-from taskhub.worker import configured, flower, queues, redis_broker, schedule
+from taskhub.worker import configured, flower, green, queues, redis_broker, schedule
 from taskhub.worker.cached_settings import cache_django_settings
 from taskhub.worker.liveness import RedisLiveness
 from taskhub.worker.log import LOG_FORMAT
@@ -34,6 +34,9 @@ ROUTER = "taskhub.worker.queues.route_task"
 OLD_ROUTER = "taskhub.queues.route_task"
 #: django-celery-results' database backend, whose old rows taskhub's nightly job purges.
 DATABASE_RESULT_BACKEND = "django-db"
+
+#: Tasks a worker runs on one database connection before Celery closes it (not gevent).
+DB_REUSE_MAX = 100
 
 #: SQS: at least this long, and at least twice the longest hard time limit.
 MIN_VISIBILITY_TIMEOUT = 2 * 60 * 60
@@ -70,9 +73,6 @@ STATIC_DEFAULTS: dict[str, Any] = {
     # Celery's prefork pool, which also stops when its whole process group gets SIGTERM
     # (taskhub.worker.pool); -P threads and the others are unchanged.
     "worker_pool": "taskhub.worker.pool:TaskPool",
-    # Celery closes the database connection around every task unless told to reuse it;
-    # with 32 email threads on PostgreSQL that was most of the worker's time (B3).
-    "CELERY_DB_REUSE_MAX": 100,
     # What a task prints (the console email backend, say) is logged at INFO, not WARNING.
     "worker_redirect_stdouts_level": "INFO",
     # When Celery sets up the worker's logging itself: every line names its task.
@@ -122,7 +122,7 @@ class TaskhubDefaults(Mapping[str, Any]):
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.computed = {
+        self.computed: dict[str, Callable[[], Any]] = {
             "broker_transport_options": lambda: broker_transport_options(self.app.conf.broker_url),
             "broker_transport": lambda: redis_broker.transport_for(
                 self.app.conf.broker_url, self.app.conf.broker_use_ssl
@@ -133,6 +133,10 @@ class TaskhubDefaults(Mapping[str, Any]):
             "timezone": lambda: settings.TIME_ZONE,
             "result_expires": lambda: result_expires(self.app.conf.result_backend),
             "beat_scheduler": schedule.scheduler,
+            # Celery closes the database connection around every task unless told to
+            # reuse it; with 32 email threads on PostgreSQL that was most of the worker's
+            # time (B3). Not on gevent: a greenlet's connection dies with it.
+            "CELERY_DB_REUSE_MAX": lambda: None if green.is_patched() else DB_REUSE_MAX,
         }
 
     def __getitem__(self, key: str) -> Any:

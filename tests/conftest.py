@@ -76,3 +76,14 @@ def probe_dir(tmp_path) -> Path:
     folder = tmp_path / "probe"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def health_check_forgets_the_workers():
+    """The health check remembers how many workers answered it (taskhub.ops.health), in
+    Django's cache, which the tests' live servers share: each test starts without."""
+    from django.core.cache import cache
+
+    from taskhub.ops.health import WORKERS_SEEN
+
+    cache.delete(WORKERS_SEEN)

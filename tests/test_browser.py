@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from taskhub.models import Image, OutboxMessage, Report, SentEmail
+from taskhub.models import Image, OutboxMessage, Report, SentEmail, TaskFailure
 from tests.dead_letters import dead_letter
 from tests.image_files import image_bytes
 from tests.internals import internals_in
@@ -260,6 +260,26 @@ def no_internals(browser: WebDriver) -> str:
     return text
 
 
+def at_both_widths(browser: WebDriver, site: str, pages: dict[str, str]) -> dict[str, str]:
+    """Each page at desktop and phone width: no sideways scrolling, no internals, a
+    screenshot of each (``7-desktop-<name>``, ``7-phone-<name>``); the text of each."""
+    texts = {}
+    try:
+        for width, height, prefix in [(1200, 900, "7-desktop"), (*PHONE, "7-phone")]:
+            browser.set_window_size(width, height)
+            for name, path in pages.items():
+                browser.get(f"{site}{path}")
+                texts[name] = no_internals(browser)
+                overflow = browser.execute_script(
+                    "return document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+                screenshot(browser, f"{prefix}-{name}")
+    finally:
+        browser.set_window_size(1200, 900)
+    return texts
+
+
 def test_a_broken_upload_and_a_failed_image_read_in_words_and_can_be_retried_and_deleted(
     browser, site, tmp_path
 ):
@@ -317,6 +337,10 @@ def test_every_page_fits_a_phone_and_shows_no_python_internals(browser, site):
         kind="sales_by_day", params={"start": "2026-01-01", "end": "2026-01-31"},
         status="done", row_count=1_000_000,
     )  # fmt: skip
+    TaskFailure.objects.create(
+        task_id="t-1", task_name="taskhub.generate_report", args=[report.pk],
+        exception="OperationalError", message="the warehouse database is read-only today",
+    )  # fmt: skip
     log_in(browser, site, "ada")
     browser.get(f"{site}/taskhub/")
     assert "This page is for staff only" in no_internals(browser), "a styled 403, in words"
@@ -331,23 +355,14 @@ def test_every_page_fits_a_phone_and_shows_no_python_internals(browser, site):
     }  # fmt: skip
     browser.get(f"{site}/")
     assert "Sign up" not in no_internals(browser), "not offered to a signed-in user"
-    try:
-        for width, height, prefix in [(1200, 900, "7-desktop"), (*PHONE, "7-phone")]:
-            browser.set_window_size(width, height)
-            for name, path in pages.items():
-                browser.get(f"{site}{path}")
-                text = no_internals(browser)
-                overflow = browser.execute_script(
-                    "return document.documentElement.scrollWidth - window.innerWidth"
-                )
-                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
-                screenshot(browser, f"{prefix}-{name}")
-                if name == "report":
-                    assert "1,000,000 rows" in text and "Sales by day" in text
-    finally:
-        browser.set_window_size(1200, 900)
+    icon = "return fetch(document.querySelector('link[rel=icon]').href).then(r => r.status)"
+    assert browser.execute_script(icon) == 200, "a favicon of its own: no /favicon.ico 404"
+    texts = at_both_widths(browser, site, pages)
+    assert "1,000,000 rows" in texts["report"] and "Sales by day" in texts["report"]
+    assert f"Report: report {report.pk}: Sales by day" in texts["status"], "in words"
+    assert "the warehouse database is read-only today" in texts["status"]
     browser.get(f"{site}/accounts/logout/")
     browser.find_element(By.ID, "logout").click()
+    at_both_widths(browser, site, {"login": "/accounts/login/", "signup": "/accounts/signup/"})
     browser.get(f"{site}/accounts/login/")
-    assert browser.find_element(By.LINK_TEXT, "Sign up")
-    screenshot(browser, "7-desktop-login")
+    assert browser.find_element(By.LINK_TEXT, "Sign up"), "the way to sign up from logging in"

@@ -138,3 +138,13 @@ def redis_database(number: int) -> Iterator[str]:
         yield url
     finally:
         client.flushdb()
+
+
+def relayed_effects(folder: Path) -> int:
+    """``tests.probe_tasks``' effects so far, after the outbox relay (which beat runs
+    every 30 s) has had its turn: it publishes again what no worker started."""
+    from taskhub.delivery import outbox
+    from tests.probe_tasks import effects
+
+    outbox.relay_pending()
+    return len(effects(folder))

@@ -82,6 +82,12 @@ def last_error(result: DjangoTaskResult) -> str:
     return lines[-1] if lines else result.errors[-1]["exception_class_path"]
 
 
+def message_of(error: str) -> str:
+    """The message of ``ValueError: bad input``, for people: ``bad input`` (the whole
+    line when it has no message)."""
+    return error.partition(": ")[2] or error
+
+
 def recent(limit: int) -> list[Failure]:
     """The ``limit`` newest failures of either kind, newest first."""
     found = [

@@ -10,7 +10,6 @@ the check remembers (in Django's default cache) how many workers answered last t
 stops as soon as that many have: a few milliseconds when all is well. It waits the
 whole timeout only when fewer answer (one died: the answer is then news), or asks again
 in full when the first answers leave a queue uncovered (a new worker answered first).
-The last answer is kept too, so the status page shows it at once (``last_known``).
 """
 
 import contextlib
@@ -131,9 +130,8 @@ def worker_queues(
     return workers
 
 
-#: Cache keys: how many workers answered the last broadcast, and the last answer.
+#: The cache key of how many workers answered the last broadcast.
 WORKERS_SEEN = "taskhub:health:workers-seen"
-LAST_REPORT = "taskhub:health:last"
 
 
 def cached(key: str) -> Any:
@@ -237,11 +235,4 @@ def check(timeout: float | None = None) -> Health:
         checked_in_ms=round((time.monotonic() - started) * 1000),
         checked_at=timezone.now(),
     )
-    remember(LAST_REPORT, report)
     return report
-
-
-def last_known() -> Health | None:
-    """The last check's answer, from any process sharing the cache; None if there is none."""
-    report = cached(LAST_REPORT)
-    return report if isinstance(report, Health) else None

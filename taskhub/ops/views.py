@@ -1,9 +1,10 @@
 """What operators look at: ``GET /health/`` for probes, ``/taskhub/`` for people.
 
-The staff page renders from the database alone, at once; the broker's and the workers'
-facts (a broadcast ping that takes up to ``TASKHUB_HEALTH_TIMEOUT``) are fetched by the
-page from ``/health/`` after it has loaded. Its buttons requeue, republish and cancel
-(``taskhub.ops.operations``).
+The staff page arrives with its verdict and queue table, from a health check that is
+quick once the workers are known (``taskhub.ops.health``); the page then refreshes them
+from ``/health/``. Each
+failure is named in words (``taskhub.ops.describe``). Its buttons requeue, republish and
+cancel (``taskhub.ops.operations``).
 """
 
 import hmac
@@ -122,15 +123,15 @@ def status_page(request: HttpRequest) -> HttpResponse:
     )
     waiting, oldest = health.outbox_facts()
     celery_failures = [
-        (f.task_id, f.task_name, f.args, f.kwargs, f"{f.exception}: {f.message}", f.failed_at, 1)
+        (f.task_id, f.task_name, f.args, f.kwargs, f.message or f.exception, f.failed_at, 1)
         for f in failures.celery_failures()[:RECENT]
     ]
     django_failures = [
-        (r.id, r.task_path, r.args, r.kwargs, failures.last_error(r), r.finished_at,
-         len(r.worker_ids))
+        (r.id, r.task_path, r.args, r.kwargs, failures.message_of(failures.last_error(r)),
+         r.finished_at, len(r.worker_ids))
         for r in failures.django_task_failures()[:RECENT]
     ]  # fmt: skip
-    known = health.last_known() or health.check()
+    known = health.check()
     context = {
         "health": known,
         "jobs": health.beat_facts(),

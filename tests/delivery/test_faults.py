@@ -34,6 +34,7 @@ from tests.workers import (
     publishing_to,
     redis_client,
     redis_database,
+    relayed_effects,
     running_worker,
 )
 from tools.workers import Worker, wait_for
@@ -92,12 +93,6 @@ def test_sigkill_mid_work_loses_nothing_and_does_nothing_twice(
             wait_for(lambda: relayed_effects(probe_dir) == 200, 60, "all 200 effects")
     assert effects(probe_dir) == [f"k{i:04d}" for i in range(200)]
     probe_figures(f"1. SIGKILL mid-work ({broker})", 200, probe_dir)
-
-
-def relayed_effects(folder: Path) -> int:
-    """Effects so far, after the relay beat runs every 30 s has had its turn."""
-    outbox.relay_pending()
-    return len(effects(folder))
 
 
 #: Issue 11's bound on a SIGKILLed worker's tasks starting on another, shipped settings.
