@@ -16,6 +16,13 @@ What such a worker needs that a prefork or threads worker does not, found with B
   (``CELERY_DB_REUSE_MAX``) leaves one open per task: off in a patched process
   (``taskhub.celery``); Celery then closes each task's connection after it. With
   PostgreSQL, each running greenlet holds a connection: ``pool_warnings`` says so.
+- **A killed greenlet.** When a worker loses the broker, Celery stops the tasks it runs
+  (``worker_cancel_long_running_tasks_on_connection_loss``), so that the broker's
+  redelivery is the only run left. Celery's gevent pool counts a killed greenlet as a
+  success, and acknowledged its message once the broker was back: the task was lost
+  (25 to 30 of 300 in a Redis restart). ``TaskPool`` counts it as terminated, so the
+  message is left for the broker to deliver again; ``configure_worker`` puts it in
+  place of Celery's.
 - **Monkey-patching.** ``celery worker -P gevent`` patches the standard library before
   anything is imported; ``worker_pool = "gevent"`` in the settings does not, and its
   greenlets would block one another: ``configure_worker`` refuses to start it.
@@ -26,8 +33,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from billiard.einfo import ExceptionInfo
 from celery.concurrency import get_implementation
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.concurrency.gevent import TaskPool as GeventPool
+from celery.exceptions import SoftTimeLimitExceeded, Terminated
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 
@@ -39,6 +48,26 @@ logger = logging.getLogger(__name__)
 HEADROOM = 16
 #: kombu's Redis transport's own cap on a channel's connections.
 KOMBU_MAX_CONNECTIONS = 10
+
+
+class TaskPool(GeventPool):
+    """Celery's gevent pool, except that a task whose greenlet was killed ends as
+    terminated (``Terminated``), not as a success: its message is not acknowledged."""
+
+    @staticmethod
+    def _make_killable_target(target: Any) -> Any:
+        def killable_target(*args: Any, **kwargs: Any) -> Any:
+            from greenlet import GreenletExit
+
+            try:
+                return target(*args, **kwargs)
+            except GreenletExit:
+                try:
+                    raise Terminated("its greenlet was killed") from None
+                except Terminated:
+                    return True, ExceptionInfo(), None
+
+        return killable_target
 
 
 def is_green(pool_cls: Any) -> bool:
@@ -73,6 +102,8 @@ def configure_worker(worker: Any, host_set: Any) -> None:
             "not monkey-patched, so its greenlets would block one another. Start it with "
             "`celery -A <project> worker -P gevent`, not with worker_pool in the settings."
         )
+    if get_implementation(worker.pool_cls) is GeventPool:
+        worker.pool_cls = TaskPool
     conf = worker.app.conf
     need = connections_needed(worker.concurrency)
     if is_redis(conf.broker_url):

@@ -52,27 +52,40 @@ def stamp_or_log(channel: Any) -> None:
         logger.warning("could not re-stamp the messages this worker holds: %s", exc)
 
 
+def sweep(channel: Any) -> None:
+    """Put back on their queues the messages no live worker has stamped for a
+    visibility timeout (kombu's own sweep; it logs what it cannot reach)."""
+    channel.connection.cycle.maybe_restore_messages()
+
+
 class RedisLiveness(bootsteps.StartStopStep):
     """A consumer step (``taskhub.celery.configure`` adds it): on Redis, re-stamp the
     messages of the task consumer's channel every quarter of its visibility timeout.
-    Restarted with the consumer, so a reconnection stamps the new channel."""
+    Restarted with the consumer, so a reconnection stamps the new channel.
+
+    A worker without an event loop (a green pool: ``-P gevent``) also sweeps on a timer.
+    kombu sweeps on the event loop's timer, or else only after a poll that found
+    nothing; a waiting ``BRPOP`` always answers, if only that it timed out, so such a
+    worker never swept, and a dead worker's messages stayed unacknowledged for good."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self.timer = None
+        self.timers: list[Any] = []
 
     def start(self, consumer: Any) -> None:
         if consumer.connection.transport.driver_type != "redis":
             return
         channel = consumer.task_consumer.channel
         interval = channel.visibility_timeout / STAMPS_PER_TIMEOUT
-        self.timer = consumer.timer.call_repeatedly(interval, stamp_or_log, (channel,))
+        self.timers.append(consumer.timer.call_repeatedly(interval, stamp_or_log, (channel,)))
+        if consumer.hub is None:
+            every = channel.unacked_restore_interval
+            self.timers.append(consumer.timer.call_repeatedly(every, sweep, (channel,)))
 
     def stop(self, consumer: Any) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        while self.timers:
+            self.timers.pop().cancel()
 
     shutdown = stop
