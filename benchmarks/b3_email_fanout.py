@@ -10,6 +10,7 @@ your provider) is lifted for both, or it would be all that is measured.
 
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import yaml
 
@@ -20,6 +21,13 @@ from tools.workers import wait_for
 EMAILS = 5000
 BASELINE_EMAILS = 500
 DEFAULT = ("--pool", "prefork", "--concurrency", "2")
+#: The pools for I/O-bound work, side by side (issue: which to ship for email).
+POOLS = {
+    "threads -c 16": ("--pool", "threads", "--concurrency", "16"),
+    "threads -c 64": ("--pool", "threads", "--concurrency", "64"),
+    "gevent -c 100": ("--pool", "gevent", "--concurrency", "100"),
+    "gevent -c 500": ("--pool", "gevent", "--concurrency", "500"),
+}
 
 
 def shipped_email_workers() -> tuple[tuple[str, ...], int]:
@@ -45,13 +53,21 @@ def users(count: int) -> list[str]:
     return names
 
 
+@dataclass
+class Run:
+    rate: float  # emails/s
+    rss_mb: int  # peak RSS, all the run's worker processes together
+    failed_acks: int
+    redelivered: int  # emails the claim found sent already: a message that came back
+
+
 def rate(
     args: tuple[str, ...],
     names: list[str],
     sink: SlowSink,
     env: dict[str, str],
     processes: int = 1,
-) -> float:
+) -> Run:
     from taskhub.delivery import fanout
     from taskhub.models import SentEmail
     from taskhub.tasks import welcome
@@ -60,13 +76,17 @@ def rate(
     SentEmail.objects.filter(kind="welcome").delete()
     before = sink.received
     with ExitStack() as workers:
-        for _ in range(processes):
+        started_workers = [
             workers.enter_context(harness.worker(queues="high", args=args, env=env))
+            for _ in range(processes)
+        ]
         started = time.monotonic()
         fanout.send_many(welcome, (((name,), {}) for name in names))
         wait_for(lambda: sink.received - before >= len(names), 900, "emails", poll=0.02)
         elapsed = time.monotonic() - started
-    return len(names) / elapsed
+        rss = sum(harness.peak_rss_mb(worker.process.pid) for worker in started_workers)
+        logs = "".join(worker.log() for worker in started_workers)
+    return Run(len(names) / elapsed, rss, logs.count("Couldn't ack"), logs.count("already sent"))
 
 
 def run() -> harness.Result:
@@ -77,6 +97,8 @@ def run() -> harness.Result:
             "EMAIL_PORT": str(smtp_port),
             "EMAIL_RATE_LIMIT": "100000/s",
         }
+        # A gevent worker's greenlets share a pool of PostgreSQL connections.
+        pooled = {**env, "DATABASE_POOL_SIZE": "20"}
         names = users(EMAILS)
         shipped, processes = shipped_email_workers()
         pool = " ".join(shipped)
@@ -89,13 +111,24 @@ def run() -> harness.Result:
                 shipped, names, sink, env, processes
             ),
         }
+        for label, args in POOLS.items():
+            figures[f"one worker {label}, {EMAILS} emails"] = rate(args, names, sink, pooled)
     result = harness.Result("B3 welcome emails through a 50 ms SMTP sink")
-    for label, value in figures.items():
-        result.add(label, **{"emails/s": f"{value:,.1f}"})
-    baseline, _, ours = figures.values()
+    for label, run in figures.items():
+        result.add(
+            label,
+            **{
+                "emails/s": f"{run.rate:,.1f}",
+                "peak RSS MB": str(run.rss_mb),
+                "failed acks": str(run.failed_acks),
+                "redelivered": str(run.redelivered),
+            },
+        )
+    baseline, _, ours, *_ = figures.values()
     result.target(
-        ">= 10x the default prefork worker", ours >= 10 * baseline, f"{ours / baseline:.1f}x"
-    )
+        ">= 15x the default prefork worker", ours.rate >= 15 * baseline.rate,
+        f"{ours.rate / baseline.rate:.1f}x",
+    )  # fmt: skip
     return result
 
 

@@ -12,7 +12,6 @@ they show how much of the gain is the coroutines and how much the slots.
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from benchmarks import harness
 from tools.workers import wait_for
@@ -39,11 +38,6 @@ asyncio.run(main())
 """
 
 
-def peak_rss_mb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) // 1024
-
-
 def measure(task, port: int, concurrency: int) -> dict[str, float]:
     from taskhub.models import DjangoTaskResult
     from taskhub.tasks_api.compat import SUCCEEDED
@@ -58,7 +52,7 @@ def measure(task, port: int, concurrency: int) -> dict[str, float]:
         finished = DjangoTaskResult.objects.filter(status__in=[SUCCEEDED, "FAILED"])
         wait_for(lambda: finished.count() == COUNT, 600, "tasks", poll=0.1)
         elapsed = time.perf_counter() - started
-        rss = peak_rss_mb(worker.pid)
+        rss = harness.peak_rss_mb(worker.process.pid)
     failed = DjangoTaskResult.objects.filter(status="FAILED").count()
     return {"rate": COUNT / elapsed, "seconds": elapsed, "rss": rss, "failed": failed}
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools.workers import celery_worker, purge_rabbitmq_queues
+from tools.workers import Worker, celery_worker, purge_rabbitmq_queues
 
 if TYPE_CHECKING:
     import redis
@@ -98,10 +98,11 @@ def in_fresh_process(module: str, *args: str, python: str = sys.executable, **en
     return json.loads(output.strip().splitlines()[-1])
 
 
-def peak_rss_mb() -> int:
-    """This process's own peak RSS. Not ``getrusage``'s ``ru_maxrss``: Linux carries it
-    across ``exec``, so a child started by a large parent reports the parent's peak."""
-    status = Path("/proc/self/status").read_text()
+def peak_rss_mb(pid: int | str = "self") -> int:
+    """A process's peak RSS (this one's by default). Not ``getrusage``'s ``ru_maxrss``:
+    Linux carries it across ``exec``, so a child started by a large parent reports the
+    parent's peak."""
+    status = Path(f"/proc/{pid}/status").read_text()
     return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
 
@@ -144,7 +145,7 @@ def worker(
     concurrency: int = 1,
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
-) -> Iterator[subprocess.Popen]:
+) -> Iterator[Worker]:
     """A real ``celery worker`` process (``tools.workers``, as the tests start them), ready
     when this yields, stopped after."""
     if app == "benchmarks.baseline":
@@ -156,7 +157,7 @@ def worker(
         sys.executable, app, queues, ROOT, environment(**(env or {})), VAR_DIR, extra_args,
         stop_timeout=30, name="bench",
     ) as started:  # fmt: skip
-        yield started.process
+        yield started
     started.logfile.unlink(missing_ok=True)
     started.logfile.with_suffix(".out").unlink(missing_ok=True)
 

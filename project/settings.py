@@ -127,6 +127,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A process of many greenlets (a gevent worker, -P gevent) would hold one PostgreSQL
+# connection per running task: DATABASE_POOL_SIZE gives it a pool of that many instead
+# (psycopg_pool, from psycopg[pool]; taskhub.worker.green says so when it is missing).
+if env_int("DATABASE_POOL_SIZE", 0) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 0), "timeout": 60}
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

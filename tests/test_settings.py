@@ -69,3 +69,19 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION, tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_pool_size_gives_postgresql_a_connection_pool_for_green_workers(tmp_path):
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d['OPTIONS']]))"
+    )
+    pooled = {"DATABASE_URL": PRODUCTION["DATABASE_URL"], "DATABASE_POOL_SIZE": "20"}
+    result = run(["-c", probe], pooled, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        0,
+        {"pool": {"min_size": 1, "max_size": 20, "timeout": 60}},
+    ]
+    sqlite = run(["-c", probe], {"DATABASE_POOL_SIZE": "20"}, tmp_path)
+    assert "pool" not in json.loads(sqlite.stdout)[1], "SQLite has no pool to give"

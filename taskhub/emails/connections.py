@@ -1,22 +1,29 @@
-"""One email connection per thread, kept open across tasks.
+"""Open email connections, kept across tasks: a pool per process, one connection per
+email being sent at once.
 
 An SMTP session costs several round trips (connect, EHLO, STARTTLS, AUTH) before the
-first message; a worker that sends thousands of emails pays them once per thread, not
-once per email. A connection the server has dropped while idle is replaced and the
-message sent again, once. The cached connection follows the email settings
-(``MAILERS["default"]`` on Django 6.1+ when the project defines ``MAILERS``, else
-``EMAIL_BACKEND``), so tests that switch backends get the new one.
+first message; a worker that sends thousands of emails pays them once per connection,
+not once per email. A send takes an idle connection (or opens one), and gives it back
+when it is done, so a threads pool of 16 keeps at most 16. A pool rather than one per
+thread: on gevent (``-P gevent``) a thread-local is a greenlet-local and every task is a
+new greenlet, so each email opened a connection of its own and left it open.
+
+A connection the server has dropped while idle is replaced and the message sent again,
+once. The pool follows the email settings (``MAILERS["default"]`` on Django 6.1+ when
+the project defines ``MAILERS``, else ``EMAIL_BACKEND``): a connection made for another
+setting is closed instead of reused, so tests that switch backends get the new one.
 """
 
 import contextlib
+import queue
 import smtplib
-import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-_local = threading.local()
+#: Idle connections, each with the setting it was made for; the newest is taken first.
+_idle: "queue.LifoQueue[tuple[Any, Any]]" = queue.LifoQueue()
 
 
 def configured_backend() -> Any:
@@ -29,29 +36,48 @@ def configured_backend() -> Any:
 
 
 def connection() -> tuple[Any, bool]:
-    """This thread's open connection to the default email backend, and whether it is new."""
-    cached = getattr(_local, "cached", None)
+    """An open connection to the default email backend, taken from the idle ones (or
+    opened now), and whether it is new. Give it back with ``release``."""
     backend_setting = configured_backend()
-    if cached is not None and cached[0] == backend_setting:
-        return cached[1], False
-    discard()
+    while True:
+        try:
+            made_for, backend = _idle.get_nowait()
+        except queue.Empty:
+            break
+        if made_for == backend_setting:
+            return backend, False
+        close(backend)
+    return opened(), True
+
+
+def opened() -> Any:
+    """A new, open connection to the default email backend."""
     backend = get_connection()
     backend.open()
-    _local.cached = (backend_setting, backend)
-    return backend, True
+    return backend
+
+
+def release(backend: Any) -> None:
+    _idle.put((configured_backend(), backend))
+
+
+def close(backend: Any) -> None:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        backend.close()
 
 
 def discard() -> None:
-    cached = getattr(_local, "cached", None)
-    _local.cached = None
-    if cached is not None:
-        with contextlib.suppress(OSError, smtplib.SMTPException):
-            cached[1].close()
+    """Close every idle connection."""
+    while True:
+        try:
+            close(_idle.get_nowait()[1])
+        except queue.Empty:
+            return
 
 
 def send(message: EmailMessage) -> None:
-    """Send through this thread's connection. A kept connection the server dropped is
-    replaced once; any other error propagates, and the connection is dropped."""
+    """Send through an open connection. A kept connection the server dropped is
+    replaced once; any other error propagates, and the connection is closed."""
     backend, new = connection()
     try:
         try:
@@ -59,8 +85,10 @@ def send(message: EmailMessage) -> None:
         except smtplib.SMTPServerDisconnected:
             if new:
                 raise
-            discard()
-            connection()[0].send_messages([message])
+            close(backend)
+            backend = opened()
+            backend.send_messages([message])
     except Exception:
-        discard()
+        close(backend)
         raise
+    release(backend)

@@ -1,5 +1,5 @@
-"""taskhub.emails.connections: one email connection per thread, kept across sends,
-replaced once when the server dropped it."""
+"""taskhub.emails.connections: a pool of open email connections, one per email being
+sent at once, kept across sends, replaced once when the server dropped it."""
 
 import smtplib
 import threading
@@ -46,22 +46,38 @@ def message(n: int) -> EmailMessage:
     return EmailMessage(f"hello {n}", "body", to=[f"{n}@example.com"])
 
 
-def test_one_connection_serves_every_send_of_a_thread():
+def test_one_connection_serves_every_send_one_after_another():
     for n in range(5):
         mail.send(message(n))
     assert len(CountingBackend.opened) == 1
     assert len(django_mail.outbox) == 5
 
 
-def test_each_thread_has_its_own_connection():
+class TogetherBackend(CountingBackend):
+    """Each send waits until three are sending at once."""
+
+    together = threading.Barrier(3)
+
+    def send_messages(self, messages):
+        TogetherBackend.together.wait(timeout=10)
+        return super().send_messages(messages)
+
+
+def test_sends_at_once_each_have_a_connection_and_all_are_kept(settings):
+    """Threads (or greenlets: the pool is no thread-local) sending together."""
+    settings.EMAIL_BACKEND = "tests.emails.test_mail.TogetherBackend"
     threads = [threading.Thread(target=mail.send, args=(message(n),)) for n in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(CountingBackend.opened) == 3
+    settings.EMAIL_BACKEND = "tests.emails.test_mail.CountingBackend"
     mail.send(message(3))
-    assert len(CountingBackend.opened) == 4
-    assert len(django_mail.outbox) == 4
+    assert len(CountingBackend.opened) == 4, "connections of another setting are not reused"
+    mail.send(message(4))
+    assert len(CountingBackend.opened) == 4, "a kept connection is reused"
+    assert len(django_mail.outbox) == 5
 
 
 def test_a_kept_connection_the_server_dropped_is_replaced_and_the_message_sent_once():
