@@ -68,16 +68,23 @@ def set_foreground(terminal: int, group: int) -> None:
 def own_foreground_group() -> Iterator[None]:
     """Ctrl-C for this process alone while it runs, when it runs in the foreground of
     a terminal; nothing otherwise."""
+    if sys.stdin is None or not os.isatty(sys.stdin.fileno()):
+        yield
+        return
     terminal = sys.stdin.fileno()
-    if not os.isatty(terminal) or os.tcgetpgrp(terminal) != os.getpgrp():
+    if os.tcgetpgrp(terminal) != os.getpgrp():
         yield
         return
     caller = os.getpgrp()
     os.setpgid(0, 0)
     set_foreground(terminal, os.getpgrp())
+    # Ctrl-Z would stop this group alone, and make's shell would never get the terminal
+    # back: the stack stops with Ctrl-C only.
+    suspend = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
     try:
         yield
     finally:
+        signal.signal(signal.SIGTSTP, suspend)
         set_foreground(terminal, caller)
 
 

@@ -152,12 +152,13 @@ def parse_json_object(request: HttpRequest, allowed: set[str]) -> dict[str, Any]
         body = json.loads(request.body or b"")
     except json.JSONDecodeError as exc:
         raise ApiError(
-            400, f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+            400, f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}).",
+            reason=exc.msg,
+        ) from None  # fmt: skip
     except UnicodeDecodeError:
-        raise ApiError(400, "malformed JSON: the body is not UTF-8 text") from None
+        raise ApiError(400, "The body is not valid JSON: it is not UTF-8 text.") from None
     except RecursionError:
-        raise ApiError(400, "malformed JSON: nested too deeply") from None
+        raise ApiError(400, "The body is not valid JSON: it is nested too deeply.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(body) - allowed)

@@ -224,5 +224,6 @@ def test_a_file_that_is_not_an_image_is_told_without_pillows_internals(user_clie
 def test_malformed_json_says_where_without_python_internals(user_client):
     response = user_client.post(REPORTS, '{"kind": ', content_type="application/json")
     assert refusal(response, 400) == {
-        "error": "malformed JSON: Expecting value (line 1, column 10)"
+        "error": "The body is not valid JSON (line 1, column 10).",
+        "reason": "Expecting value",
     }

@@ -210,7 +210,7 @@ def test_a_queued_report_is_cancelled_from_its_page_and_never_made(
     assert browser.find_element(By.ID, "status").text == "Pending"
     cancel[0].click()
     until(browser, lambda b: b.find_element(By.ID, "status").text == "Cancelled")
-    assert browser.find_element(By.ID, "error").text.startswith("Cancelled by ada, ")
+    assert browser.find_element(By.ID, "error").text.startswith("Cancelled by you, ")
     browser.find_element(By.ID, "back").click()
     until(browser, lambda b: b.current_url.endswith("/reports/"))
     browser.back()

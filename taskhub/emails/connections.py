@@ -4,7 +4,8 @@ email being sent at once.
 An SMTP session costs several round trips (connect, EHLO, STARTTLS, AUTH) before the
 first message; a worker that sends thousands of emails pays them once per connection,
 not once per email. A send takes an idle connection (or opens one), and gives it back
-when it is done, so a threads pool of 16 keeps at most 16. A pool rather than one per
+when it is done, so a threads pool of 16 keeps at most 16 (and any pool at most
+``MAX_IDLE``). A pool rather than one per
 thread: on gevent (``-P gevent``) a thread-local is a greenlet-local and every task is a
 new greenlet, so each email opened a connection of its own and left it open.
 
@@ -22,6 +23,9 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
+#: At most this many idle connections are kept open (after a burst of a gevent worker's
+#: hundreds of greenlets, the rest are closed).
+MAX_IDLE = 32
 #: Idle connections, each with the setting it was made for; the newest is taken first.
 _idle: "queue.LifoQueue[tuple[Any, Any]]" = queue.LifoQueue()
 
@@ -58,7 +62,11 @@ def opened() -> Any:
 
 
 def release(backend: Any) -> None:
-    _idle.put((configured_backend(), backend))
+    """Keep ``backend`` for the next send, or close it when ``MAX_IDLE`` are kept."""
+    if _idle.qsize() >= MAX_IDLE:
+        close(backend)
+    else:
+        _idle.put((configured_backend(), backend))
 
 
 def close(backend: Any) -> None:
@@ -88,7 +96,7 @@ def send(message: EmailMessage) -> None:
             close(backend)
             backend = opened()
             backend.send_messages([message])
-    except Exception:
+    except BaseException:  # an error, or a greenlet killed mid-send: never kept
         close(backend)
         raise
     release(backend)

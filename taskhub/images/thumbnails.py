@@ -49,8 +49,10 @@ class TooManyPixels(ThumbnailError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        megapixels = (PILImage.MAX_IMAGE_PIXELS or 0) // 1_000_000
-        self.for_people = f"This image is too large to open safely (over {megapixels} megapixels)."
+        megapixels = (PILImage.MAX_IMAGE_PIXELS or 0) / 1_000_000
+        self.for_people = (
+            f"This image is too large to open safely (over {megapixels:.3g} megapixels)."
+        )
 
 
 class OriginalMissing(ThumbnailError):

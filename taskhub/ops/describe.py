@@ -74,6 +74,7 @@ def subject(task_name: str, args: Any, kwargs: Any) -> Subject | None:
         model = get_user_model()
         user = model._default_manager.filter(**{model.USERNAME_FIELD: first}).first()
         return Subject(f"user {first}", admin_url(user) if user else "")
-    if task_name == task_names.SEND_EMAIL and isinstance(first, str):
-        return Subject(f"email to {first}")
+    to = first if first is not None else (kwargs or {}).get("to")
+    if task_name == task_names.SEND_EMAIL and isinstance(to, str):
+        return Subject(f"email to {to}")
     return None

@@ -1,15 +1,17 @@
 """Is work flowing? Broker, workers, queue depths, beat and the outbox, in bounded time.
 
 ``check()`` is the one function behind ``GET /health/``, ``manage.py taskhub_status``
-and the staff page. It never waits longer than about three times its timeout, even with
-the broker down: the connection is given ``timeout`` to open and the workers ``timeout``
-to answer the broadcast. Nothing in the answer names a host or a password.
+and the staff page. It never waits longer than about twice its timeout, even with the
+broker down (three times, once, after a worker was added): the connection is given
+``timeout`` to open and the workers ``timeout`` to answer the broadcast. Nothing in the
+answer names a host or a password.
 
 A broadcast has no end: it waits its whole timeout for workers that may not exist. So
 the check remembers (in Django's default cache) how many workers answered last time and
 stops as soon as that many have: a few milliseconds when all is well. It waits the
 whole timeout only when fewer answer (one died: the answer is then news), or asks again
-in full when the first answers leave a queue uncovered (a new worker answered first).
+in full when the first answers leave a queue uncovered (a new worker answered first);
+the count is trusted for a minute, so a worker added is listed within one.
 """
 
 import contextlib
@@ -130,8 +132,10 @@ def worker_queues(
     return workers
 
 
-#: The cache key of how many workers answered the last broadcast.
+#: The cache key of how many workers answered the last broadcast, and for how long (s)
+#: that is trusted: a worker added since is seen within a minute.
 WORKERS_SEEN = "taskhub:health:workers-seen"
+REMEMBERED_FOR = 60
 
 
 def cached(key: str) -> Any:
@@ -144,7 +148,7 @@ def cached(key: str) -> Any:
 
 def remember(key: str, value: Any) -> None:
     with contextlib.suppress(Exception):  # as above: the cache is an optimisation only
-        cache.set(key, value, timeout=24 * 3600)
+        cache.set(key, value, timeout=REMEMBERED_FOR)
 
 
 def beat_facts() -> list[JobHealth]:
@@ -222,7 +226,7 @@ def check(timeout: float | None = None) -> Health:
     warnings += [
         f"periodic job {job.name!r} is paused" for job in beat if job.loaded and not job.enabled
     ]
-    report = Health(
+    return Health(
         broker=broker_scheme(current_app.conf.broker_url),
         broker_reachable=reachable,
         queues=queues,
@@ -235,4 +239,3 @@ def check(timeout: float | None = None) -> Health:
         checked_in_ms=round((time.monotonic() - started) * 1000),
         checked_at=timezone.now(),
     )
-    return report

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from taskhub import task_names
@@ -64,10 +65,13 @@ def failure_target(failure: TaskFailure) -> str:
     return failure_target_of(failure.task_name, failure.task_id)
 
 
-def requeues() -> dict[str, OperatorAction]:
-    """Every requeue, by its target; its ``detail`` is the id the work was sent again as."""
-    found = OperatorAction.objects.filter(verb=OperatorAction.Verb.REQUEUE).select_related("actor")
-    return {action.target: action for action in found}
+def requeues(targets: list[str], sent_as: list[str]) -> list[OperatorAction]:
+    """The requeues of these targets, and those that sent work again as one of the ids
+    ``sent_as`` (an action's ``detail`` is the id the work was sent again as)."""
+    found = OperatorAction.objects.filter(verb=OperatorAction.Verb.REQUEUE).filter(
+        Q(target__in=targets) | Q(detail__in=sent_as)
+    )
+    return list(found.select_related("actor"))
 
 
 def requeue_dead_letter(delivery: DeliveryCount, actor: Any) -> OutboxMessage:

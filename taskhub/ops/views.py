@@ -97,9 +97,10 @@ def failure_rows(
 ) -> list[FailureRow]:
     """Rows of ``(key, task name, args, kwargs, error, when, attempts)``, newest first; a
     failure requeued and failed again shows once, as its newest run."""
-    requeues = operations.requeues()
-    by_new_id = {action.detail: action for action in requeues.values() if action.detail}
     keys = {row[0] for row in found}
+    actions = operations.requeues([target(row[0], row[1]) for row in found], list(keys))
+    requeues = {action.target: action for action in actions}
+    by_new_id = {action.detail: action for action in actions if action.detail}
     rows = []
     for key, name, args, kwargs, error, when, attempts in found:
         requeued = requeues.get(target(key, name))

@@ -167,16 +167,16 @@ def cancel_report(report: Report, actor: Any) -> Report:
 
 
 def cancelled_by(report: Report) -> str | None:
-    """The username of whoever cancelled ``report``; None when it was not cancelled, or
-    by no one known (a deleted user, a script)."""
+    """Who cancelled ``report``, as its owner may be told: ``"owner"`` or ``"staff"``
+    (never a staff member's name or address); None when it was not cancelled."""
     if report.status != WorkStatus.CANCELLED:
         return None
-    action = (
-        OperatorAction.objects.filter(verb=OperatorAction.Verb.CANCEL, target=report_target(report))
-        .select_related("actor")
-        .first()
-    )
-    return action.actor.get_username() if action and action.actor else None
+    action = OperatorAction.objects.filter(
+        verb=OperatorAction.Verb.CANCEL, target=report_target(report)
+    ).first()
+    if action is not None and action.actor_id is not None and action.actor_id == report.owner_id:
+        return "owner"
+    return "staff"
 
 
 def make_daily(

@@ -70,10 +70,10 @@ class TaskPool(GeventPool):
         return killable_target
 
 
-def is_green(pool_cls: Any) -> bool:
-    """Whether ``pool_cls`` (a class, a ``module:Class`` path or an alias) is a green
-    pool: gevent's or eventlet's."""
-    return bool(getattr(get_implementation(pool_cls), "is_green", False))
+def is_gevent(pool_cls: Any) -> bool:
+    """Whether ``pool_cls`` (a class, a ``module:Class`` path or an alias) is Celery's
+    gevent pool or taskhub's. (eventlet, the other green pool, is left as it is.)"""
+    return issubclass(get_implementation(pool_cls), GeventPool)
 
 
 def is_patched() -> bool:
@@ -94,11 +94,11 @@ def configure_worker(worker: Any, host_set: Any) -> None:
     ``worker.concurrency`` greenlets the connections and soft limits it needs, or stop
     one whose process is not patched. ``host_set(key)`` says whether the host set a
     setting, which is then left as it is, with a warning when it is too small."""
-    if not is_green(worker.pool_cls):
+    if not is_gevent(worker.pool_cls):
         return
     if not is_patched():
         raise SystemExit(
-            "taskhub refuses to start this worker: its pool is green but the process is "
+            "taskhub refuses to start this worker: its pool is gevent's but the process is "
             "not monkey-patched, so its greenlets would block one another. Start it with "
             "`celery -A <project> worker -P gevent`, not with worker_pool in the settings."
         )
@@ -136,7 +136,11 @@ def soft_limit_of(task: Any) -> float | None:
     return sent[1] or task.soft_time_limit or task.app.conf.task_soft_time_limit
 
 
-def start_soft_limit(task: Any = None, **kwargs: Any) -> None:
+#: The soft limit of each task running in this process, by task id.
+_soft_limits: dict[str, Any] = {}
+
+
+def start_soft_limit(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
     """``task_prerun`` (in the task's greenlet): raise ``SoftTimeLimitExceeded`` there
     once its soft limit has passed."""
     seconds = soft_limit_of(task) if task is not None else None
@@ -146,14 +150,12 @@ def start_soft_limit(task: Any = None, **kwargs: Any) -> None:
 
     limit = gevent.Timeout(seconds, SoftTimeLimitExceeded(f"soft time limit ({seconds}s)"))
     limit.start()
-    gevent.getcurrent().taskhub_soft_limit = limit
+    _soft_limits[task_id] = limit
 
 
-def stop_soft_limit(**kwargs: Any) -> None:
+def stop_soft_limit(task_id: str = "", **kwargs: Any) -> None:
     """``task_postrun``: the task ended within its soft limit."""
-    import gevent
-
-    limit = getattr(gevent.getcurrent(), "taskhub_soft_limit", None)
+    limit = _soft_limits.pop(task_id, None)
     if limit is not None:
         limit.close()
 

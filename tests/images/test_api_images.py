@@ -77,7 +77,9 @@ def test_a_decompression_bomb_is_400(user_client, monkeypatch):
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 500 * 500)
     response = upload(user_client, image_bytes(600, 600, fmt="PNG"), name="bomb.png")
     assert response.status_code == 400
-    assert response.json()["error"] == "This image is too large to open safely (over 0 megapixels)."
+    assert (
+        response.json()["error"] == "This image is too large to open safely (over 0.25 megapixels)."
+    )
 
 
 def test_an_upload_over_the_limit_is_413(user_client, settings):

@@ -39,11 +39,12 @@ WorkerDiedStarting = AssertionError
 
 @pytest.mark.parametrize(
     ("pool", "expected"),
-    [("gevent", True), ("eventlet", True), ("threads", False), ("prefork", False),
-     ("solo", False), ("taskhub.worker.pool:TaskPool", False)],
+    [("gevent", True), ("taskhub.worker.green:TaskPool", True), ("eventlet", False),
+     ("threads", False), ("prefork", False), ("solo", False),
+     ("taskhub.worker.pool:TaskPool", False)],
 )  # fmt: skip
-def test_green_pools_are_told_apart_by_their_class(pool, expected):
-    assert green.is_green(pool) is expected
+def test_gevent_pools_are_told_apart_by_their_class(pool, expected):
+    assert green.is_gevent(pool) is expected
 
 
 def green_worker(broker_url: str, concurrency: int = 200, **conf) -> SimpleNamespace:
