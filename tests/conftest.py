@@ -80,10 +80,11 @@ def probe_dir(tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def health_check_forgets_the_workers():
-    """The health check remembers how many workers answered it (taskhub.ops.health), in
-    Django's cache, which the tests' live servers share: each test starts without."""
+    """The health check remembers how many workers answered it and its last answer
+    (taskhub.ops.health), in Django's cache, which the tests' live servers share: each
+    test starts without."""
     from django.core.cache import cache
 
-    from taskhub.ops.health import WORKERS_SEEN
+    from taskhub.ops.health import LAST_REPORT, WORKERS_SEEN
 
-    cache.delete(WORKERS_SEEN)
+    cache.delete_many([WORKERS_SEEN, LAST_REPORT])

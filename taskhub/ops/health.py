@@ -11,7 +11,9 @@ the check remembers (in Django's default cache) how many workers answered last t
 stops as soon as that many have: a few milliseconds when all is well. It waits the
 whole timeout only when fewer answer (one died: the answer is then news), or asks again
 in full when the first answers leave a queue uncovered (a new worker answered first);
-the count is trusted for a minute, so a worker added is listed within one.
+the count is trusted for a minute, so a worker added is listed within one. The last
+answer is kept too: the status page shows it at once (``last_known``), and asks itself
+only when there is none recent, so a broker that is down does not hold the page.
 """
 
 import contextlib
@@ -132,9 +134,10 @@ def worker_queues(
     return workers
 
 
-#: The cache key of how many workers answered the last broadcast, and for how long (s)
-#: that is trusted: a worker added since is seen within a minute.
+#: The cache keys of how many workers answered the last broadcast, and of the last
+#: answer; for how long (s) they are trusted: a worker added since is seen within a minute.
 WORKERS_SEEN = "taskhub:health:workers-seen"
+LAST_REPORT = "taskhub:health:last"
 REMEMBERED_FOR = 60
 
 
@@ -226,7 +229,7 @@ def check(timeout: float | None = None) -> Health:
     warnings += [
         f"periodic job {job.name!r} is paused" for job in beat if job.loaded and not job.enabled
     ]
-    return Health(
+    report = Health(
         broker=broker_scheme(current_app.conf.broker_url),
         broker_reachable=reachable,
         queues=queues,
@@ -239,3 +242,14 @@ def check(timeout: float | None = None) -> Health:
         checked_in_ms=round((time.monotonic() - started) * 1000),
         checked_at=timezone.now(),
     )
+    remember(LAST_REPORT, report)
+    return report
+
+
+def last_known(max_age: timedelta) -> Health | None:
+    """The last check's answer, from any process sharing the cache, if it is at most
+    ``max_age`` old; None otherwise."""
+    report = cached(LAST_REPORT)
+    if not isinstance(report, Health) or report.checked_at is None:
+        return None
+    return report if timezone.now() - report.checked_at <= max_age else None

@@ -1,8 +1,8 @@
 """What operators look at: ``GET /health/`` for probes, ``/taskhub/`` for people.
 
-The staff page arrives with its verdict and queue table, from a health check that is
-quick once the workers are known (``taskhub.ops.health``); the page then refreshes them
-from ``/health/``. Each
+The staff page arrives with its verdict and queue table: the last health check of any
+process (a probe's) up to ``KNOWN_FOR`` old, or a new one, quick once the workers are
+known (``taskhub.ops.health``); the page then refreshes them from ``/health/``. Each
 failure is named in words (``taskhub.ops.describe``). Its buttons requeue, republish and
 cancel (``taskhub.ops.operations``).
 """
@@ -37,6 +37,9 @@ from taskhub.reports import lifecycle
 from taskhub.reports.views import with_titles
 
 RECENT = 20
+#: The status page shows the last health check (any process's: a probe's, say) up to
+#: this old at once; it checks itself only when there is none.
+KNOWN_FOR = timedelta(seconds=30)
 #: An outbox message not started this long after it was written is shown as stuck.
 STUCK_AFTER = timedelta(seconds=60)
 
@@ -132,7 +135,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
          r.finished_at, len(r.worker_ids))
         for r in failures.django_task_failures()[:RECENT]
     ]  # fmt: skip
-    known = health.check()
+    known = health.last_known(KNOWN_FOR) or health.check()
     context = {
         "health": known,
         "jobs": health.beat_facts(),

@@ -218,16 +218,17 @@ def test_the_status_page_shows_failures_jobs_and_links_without_asking_the_worker
         task_id="r-1", task_name="taskhub.relay_outbox", status="SUCCESS", date_done=timezone.now()
     )
     failed_django_task(finished_at=timezone.now())
+    health.check()  # a probe's, a moment ago: what the page shows at once
     monkeypatch.setattr(health, "broker_facts", None)  # the page must not ask the broker
     client.force_login(staff_user)
     response = client.get(reverse("taskhub:status"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "image 7 does not exist" in html
-    assert "tests.api_tasks.fail" in html and "ValueError: no such invoice" in html
+    assert "tests.api_tasks.fail" in html and "no such invoice" in html
     assert "taskhub.make_thumbnails" in html
     assert 'href="http://127.0.0.1:5555/"' in html
-    assert reverse("taskhub:health") in html, "the queues are fetched after the page loads"
+    assert reverse("taskhub:health") in html, "the queues are refreshed after the page loads"
     jobs = {job.name: job for job in response.context["jobs"]}
     assert jobs["taskhub: relay the outbox"].last_run_at is not None, "from its result"
 

@@ -59,7 +59,7 @@ def test_a_valid_request_is_202_and_the_report_completes(
         ('{"kind": "orders", "params": {"start": "yesterday", "end": "2026-01-01"}}', "2026-01-31"),
         ('{"kind": "orders", "params": {"start": "1900-01-01", "end": "2026-01-01"}}', "shorter"),
         ('{"kind": "orders", "params": {"start": "2026-01-01", "end": "2026-01-01", "n": 1}}', "n"),
-        ("\xff\xfe", "not valid JSON: it is not UTF-8"),
+        ("\xff\xfe", "not valid JSON"),
         ("[" * 100_000 + "]" * 100_000, "not valid JSON: it is nested too deeply"),
         ('{"kind": "orders", "params": {"start": "9999-12-30", "end": "9999-12-31"}}', "range"),
     ],
