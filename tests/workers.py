@@ -4,9 +4,11 @@ worker launcher itself, shared with the benchmarks, is ``tools.workers``)."""
 import json
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
@@ -15,7 +17,10 @@ from kombu import Connection
 from project.settings import filesystem_broker_options
 from taskhub import celery as taskhub_celery
 from taskhub.ops.health import queue_depth
-from tools.workers import Worker, celery_worker
+from tools.workers import Worker, celery_worker, wait_for
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/{db}"
@@ -148,3 +153,30 @@ def relayed_effects(folder: Path) -> int:
 
     outbox.relay_pending()
     return len(effects(folder))
+
+
+def through_a_redis_restart(
+    server: "RedisServer",
+    var_dir: Path,
+    started: Callable[[], bool],
+    done: Callable[[], bool],
+    explain: Callable[[Worker], str] | None = None,
+    concurrency: int = 2,
+    extra_args: tuple[str, ...] = (),
+) -> None:
+    """A ``normal`` worker on ``server``; once ``started()``, Redis is restarted; the
+    worker runs until ``done()``, and never dies of it (kombu's Redis transport used to
+    crash it: see taskhub.worker.redis_broker). Its warm stop lets a run still going end."""
+    with running_worker("normal", server.url, var_dir, concurrency=concurrency,
+                        env=SHORT_VISIBILITY, extra_args=extra_args) as w:  # fmt: skip
+        wait_for(started, 30, "work under way")
+        server.stop()
+        time.sleep(1)
+        server.start()
+        wait_for(
+            lambda: done() or w.process.poll() is not None,
+            60,
+            "the work done after the restart",
+            explain and (lambda: explain(w)),
+        )
+        assert w.process.poll() is None, f"the worker died:\n{w.log()[-4000:]}"

@@ -9,7 +9,6 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,8 +35,9 @@ from tests.workers import (
     redis_database,
     relayed_effects,
     running_worker,
+    through_a_redis_restart,
 )
-from tools.workers import Worker, wait_for
+from tools.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -241,30 +241,6 @@ def test_a_signup_while_the_broker_is_down_succeeds_and_its_email_goes_out_later
         emails=emails_sent(tmp_path),
         lost=1 - emails_sent(tmp_path),
     )
-
-
-def through_a_redis_restart(
-    server: RedisServer,
-    var_dir: Path,
-    started: Callable[[], bool],
-    done: Callable[[], bool],
-    explain: Callable[[Worker], str] | None = None,
-) -> None:
-    """A ``normal`` worker on ``server``; once ``started()``, Redis is restarted; the
-    worker runs until ``done()``, and never dies of it (kombu's Redis transport used to
-    crash it: see taskhub.worker.redis_broker). Its warm stop lets a run still going end."""
-    with running_worker("normal", server.url, var_dir, concurrency=2, env=SHORT_VISIBILITY) as w:
-        wait_for(started, 30, "work under way")
-        server.stop()
-        time.sleep(1)
-        server.start()
-        wait_for(
-            lambda: done() or w.process.poll() is not None,
-            60,
-            "the work done after the restart",
-            explain and (lambda: explain(w)),
-        )
-        assert w.process.poll() is None, f"the worker died:\n{w.log()[-4000:]}"
 
 
 def test_a_redis_restart_under_a_consuming_worker_loses_nothing(settings, tmp_path, probe_dir):

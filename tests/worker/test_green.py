@@ -28,6 +28,7 @@ from tests.workers import (
     redis_database,
     relayed_effects,
     running_worker,
+    through_a_redis_restart,
 )
 from tools.workers import wait_for
 
@@ -194,17 +195,13 @@ def test_a_redis_restart_under_a_green_worker_loses_nothing(settings, tmp_path, 
             with transaction.atomic():
                 for i in range(300):
                     outbox.enqueue(record, str(probe_dir), f"k{i:04d}", 0.2)
-            with running_worker("normal", server.url, tmp_path, concurrency=100,
-                                env=SHORT_VISIBILITY, extra_args=GEVENT) as worker:  # fmt: skip
-                wait_for(lambda: len(effects(probe_dir)) >= 50, 30, "work under way")
-                server.stop()
-                server.start()
-                wait_for(
-                    lambda: relayed_effects(probe_dir) == 300 or worker.process.poll() is not None,
-                    90, "all 300 effects after the restart",
-                    lambda: unacknowledged(server.url, probe_dir),
-                )  # fmt: skip
-                assert worker.process.poll() is None, f"the worker died:\n{worker.log()[-4000:]}"
+            through_a_redis_restart(
+                server, tmp_path,
+                started=lambda: len(effects(probe_dir)) >= 50,
+                done=lambda: relayed_effects(probe_dir) == 300,
+                explain=lambda worker: unacknowledged(server.url, probe_dir),
+                concurrency=100, extra_args=GEVENT,
+            )  # fmt: skip
     finally:
         server.stop()
     assert effects(probe_dir) == [f"k{i:04d}" for i in range(300)]
