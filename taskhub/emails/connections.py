@@ -5,9 +5,9 @@ An SMTP session costs several round trips (connect, EHLO, STARTTLS, AUTH) before
 first message; a worker that sends thousands of emails pays them once per connection,
 not once per email. A send takes an idle connection (or opens one), and gives it back
 when it is done, so a threads pool of 16 keeps at most 16 (and any pool at most
-``MAX_IDLE``). A pool rather than one per
-thread: on gevent (``-P gevent``) a thread-local is a greenlet-local and every task is a
-new greenlet, so each email opened a connection of its own and left it open.
+``MAX_IDLE``). A pool rather than one per thread: on gevent (``-P gevent``) a
+thread-local is a greenlet-local and every task is a new greenlet, so each email opened
+a connection of its own and left it open.
 
 A connection the server has dropped while idle is replaced and the message sent again,
 once. The pool follows the email settings (``MAILERS["default"]`` on Django 6.1+ when

@@ -10,7 +10,7 @@ from django.urls import NoReverseMatch, reverse
 
 from taskhub import task_names
 from taskhub.models import Image, Report
-from taskhub.reports.registry import kinds
+from taskhub.reports.registry import title_of
 
 TITLES = {
     task_names.WELCOME: "Welcome email",
@@ -65,10 +65,8 @@ def subject(task_name: str, args: Any, kwargs: Any) -> Subject | None:
         report = Report.objects.filter(pk=first).first()
         if report is None:
             return Subject(f"report {first} (deleted)")
-        kind = kinds().get(report.kind)
         return Subject(
-            f"report {first}: {kind.title if kind else report.kind}",
-            reverse("taskhub:report", args=[first]),
+            f"report {first}: {title_of(report.kind)}", reverse("taskhub:report", args=[first])
         )
     if task_name == task_names.WELCOME and isinstance(first, str):
         model = get_user_model()

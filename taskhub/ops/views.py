@@ -8,6 +8,7 @@ cancel (``taskhub.ops.operations``).
 """
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -96,17 +97,18 @@ class FailureRow:
 
 
 def failure_rows(
-    found: list[tuple[str, str, Any, Any, str, Any, int]], target: Any
+    found: list[tuple[str, str, Any, Any, str, Any, int]], target: Callable[[str, str], str]
 ) -> list[FailureRow]:
     """Rows of ``(key, task name, args, kwargs, error, when, attempts)``, newest first; a
-    failure requeued and failed again shows once, as its newest run."""
+    failure requeued and failed again shows once, as its newest run. ``target(task name,
+    key)`` names a row as its requeue's ``OperatorAction`` does."""
     keys = {row[0] for row in found}
-    actions = operations.requeues([target(row[0], row[1]) for row in found], list(keys))
+    actions = operations.requeues([target(row[1], row[0]) for row in found], list(keys))
     requeues = {action.target: action for action in actions}
     by_new_id = {action.detail: action for action in actions if action.detail}
     rows = []
     for key, name, args, kwargs, error, when, attempts in found:
-        requeued = requeues.get(target(key, name))
+        requeued = requeues.get(target(name, key))
         if requeued is not None and requeued.detail in keys:
             continue  # its requeue failed too: that newer row stands for both
         rows.append(
@@ -142,12 +144,8 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "outbox_waiting": waiting,
         "outbox_oldest_seconds": oldest,
         "stuck": [(m, describe.title(m.task_name)) for m in stuck.order_by("created_at")[:RECENT]],
-        "failures": failure_rows(
-            celery_failures, lambda key, name: operations.failure_target_of(name, key)
-        ),
-        "django_task_failures": failure_rows(
-            django_failures, lambda key, name: operations.django_task_target_of(name, key)
-        ),
+        "failures": failure_rows(celery_failures, operations.failure_target_of),
+        "django_task_failures": failure_rows(django_failures, operations.django_task_target_of),
         "active_django_tasks": [
             (r, describe.title(r.task_path))
             for r in DjangoTaskResult.objects.filter(
@@ -161,7 +159,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
                     "-dead_lettered_at"
                 )[:RECENT]
             ],
-            lambda key, name: operations.dead_letter_target_of(name, key),
+            operations.dead_letter_target_of,
         ),
         "active_reports": with_titles(
             list(

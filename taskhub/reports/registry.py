@@ -130,6 +130,12 @@ def kinds() -> dict[str, ReportKind]:
     return dict(_registry)
 
 
+def title_of(name: str) -> str:
+    """The title of the kind ``name``; the name itself once it is no longer registered."""
+    kind = _registry.get(name)
+    return kind.title if kind else name
+
+
 def get_kind(name: Any) -> ReportKind:
     if not isinstance(name, str) or name not in _registry:
         titles = ", ".join(sorted(kind.title for kind in _registry.values()))

@@ -23,7 +23,7 @@ from taskhub.actions import ActionRefused
 from taskhub.api import ApiError, api_view, find, parse_json_object, visible
 from taskhub.models import Report, WorkStatus
 from taskhub.reports import lifecycle
-from taskhub.reports.registry import ReportParamsError, kinds
+from taskhub.reports.registry import ReportParamsError, kinds, title_of
 
 
 def visible_reports(user: Any) -> Any:
@@ -32,21 +32,18 @@ def visible_reports(user: Any) -> Any:
 
 def with_titles(rows: list[Report]) -> list[Report]:
     """Each report with the title of its kind (its key, if no longer registered)."""
-    registered = kinds()
     for report in rows:
-        kind = registered.get(report.kind)
         # For the templates only: not a field of the model.
-        report.title = kind.title if kind else report.kind  # type: ignore[attr-defined]
+        report.title = title_of(report.kind)  # type: ignore[attr-defined]
     return rows
 
 
 def report_json(report: Report) -> dict[str, Any]:
     done = report.status == WorkStatus.DONE and report.file
-    kind = kinds().get(report.kind)
     return {
         "id": report.pk,
         "kind": report.kind,
-        "title": kind.title if kind else report.kind,
+        "title": title_of(report.kind),
         "status": report.status,
         "progress": report.progress,
         "row_count": report.row_count,
