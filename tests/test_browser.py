@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth import get_user_model
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -280,6 +281,23 @@ def at_both_widths(browser: WebDriver, site: str, pages: dict[str, str]) -> dict
     return texts
 
 
+def in_card(browser: WebDriver, status: str, act):
+    """``act(card)`` on the first gallery card of ``status``, once there is one; again on
+    the new card if the gallery redrew it meanwhile (it redraws every card while an image
+    is pending or running). What ``act`` answers."""
+
+    def attempt(b: WebDriver):
+        cards = b.find_elements(By.CSS_SELECTOR, f".card[data-status={status}]")
+        if not cards:
+            return None
+        try:
+            return (act(cards[0]),)
+        except StaleElementReferenceException:
+            return None
+
+    return until(browser, attempt)[0]
+
+
 def test_a_broken_upload_and_a_failed_image_read_in_words_and_can_be_retried_and_deleted(
     browser, site, tmp_path
 ):
@@ -301,14 +319,14 @@ def test_a_broken_upload_and_a_failed_image_read_in_words_and_can_be_retried_and
     truncated.write_bytes(image_bytes(800, 600)[:2000])
     browser.find_element(By.NAME, "file").send_keys(str(truncated))
     browser.find_element(By.CSS_SELECTOR, "#upload button").click()
-    card = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".card[data-status=failed]"))[
-        0
-    ]
-    assert "damaged or incomplete" in card.text
-    assert card.size["height"] < 450, "a long file name does not make a tall card"
+    text, height = in_card(browser, "failed", lambda card: (card.text, card.size["height"]))
+    assert "damaged or incomplete" in text
+    assert height < 450, "a long file name does not make a tall card"
     no_internals(browser)
     screenshot(browser, "6-gallery-failed")
-    card.find_element(By.CSS_SELECTOR, "button.retry").click()
+    in_card(
+        browser, "failed", lambda card: card.find_element(By.CSS_SELECTOR, "button.retry").click()
+    )
     thumbnail_runs = OutboxMessage.objects.filter(task_name="taskhub.make_thumbnails")
     wait_for(lambda: thumbnail_runs.filter(started_at__isnull=False).count() == 2, 30, "a retry")
     wait_for(lambda: Image.objects.get().status == "failed", 30, "the retry to fail again")
@@ -317,13 +335,15 @@ def test_a_broken_upload_and_a_failed_image_read_in_words_and_can_be_retried_and
     photo.write_bytes(image_bytes(1600, 1200))
     browser.find_element(By.NAME, "file").send_keys(str(photo))
     browser.find_element(By.CSS_SELECTOR, "#upload button").click()
-    done = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".card[data-status=done]"))[0]
-    sizes = [a.text.replace("\N{MULTIPLICATION SIGN}", "x") for a in done.find_elements(
-        By.CSS_SELECTOR, ".sizes a")]  # fmt: skip
+    sizes = in_card(browser, "done", lambda card: [
+        a.text.replace("\N{MULTIPLICATION SIGN}", "x")
+        for a in card.find_elements(By.CSS_SELECTOR, ".sizes a")
+    ])  # fmt: skip
     assert sizes == ["128x96", "256x192", "512x384", "original"]
     screenshot(browser, "6-gallery-sizes")
-    failed = browser.find_element(By.CSS_SELECTOR, ".card[data-status=failed]")
-    failed.find_element(By.CSS_SELECTOR, "button.delete").click()
+    in_card(
+        browser, "failed", lambda card: card.find_element(By.CSS_SELECTOR, "button.delete").click()
+    )
     browser.switch_to.alert.accept()
     until(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, ".card")) == 1)
     assert Image.objects.filter(deleted_at__isnull=True).count() == 1
