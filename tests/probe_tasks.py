@@ -5,6 +5,7 @@ exists once however often its task runs, and every run is also appended to a log
 the tests can count duplicates (runs) apart from effects (keys).
 """
 
+import asyncio
 import contextlib
 import os
 import time
@@ -40,11 +41,44 @@ def note_run(directory: str, key: str) -> None:
 def record(directory: str, key: str, seconds: float = 0.0) -> int:
     note_run(directory, key)
     time.sleep(seconds)
+    make_effect(directory, key)
+    return os.getpid()
+
+
+def make_effect(directory: str, key: str) -> None:
     effects = Path(directory) / "effects"
     effects.mkdir(exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(effects / key, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    return os.getpid()
+
+
+#: ``await_record`` runs awaiting at once in this process (one loop: no lock needed).
+_awaiting = 0
+
+
+@shared_task(base=TaskhubTask, name="probe.await_record")
+async def await_record(directory: str, key: str, seconds: float = 0.0) -> dict:
+    """``record`` as a coroutine; says how many were awaiting when it started."""
+    global _awaiting
+    note_run(directory, key)
+    _awaiting += 1
+    awaiting_at_start = _awaiting
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        _awaiting -= 1
+    make_effect(directory, key)
+    return {"pid": os.getpid(), "awaiting_at_start": awaiting_at_start}
+
+
+@shared_task(base=TaskhubTask, name="probe.await_hang")
+async def await_hang(directory: str, key: str, seconds: float) -> None:
+    note_run(directory, key)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        (Path(directory) / f"{key}.cancelled").write_text("cancelled where it awaited")
+        raise
 
 
 @shared_task(base=TaskhubTask, name="probe.crash")

@@ -1,6 +1,7 @@
 """Real worker processes of the demo project and brokers for integration tests (the
 worker launcher itself, shared with the benchmarks, is ``tools.workers``)."""
 
+import contextlib
 import json
 import os
 import sys
@@ -163,12 +164,14 @@ def through_a_redis_restart(
     explain: Callable[[Worker], str] | None = None,
     concurrency: int = 2,
     extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> None:
     """A ``normal`` worker on ``server``; once ``started()``, Redis is restarted; the
     worker runs until ``done()``, and never dies of it (kombu's Redis transport used to
     crash it: see taskhub.worker.redis_broker). Its warm stop lets a run still going end."""
+    env = {**SHORT_VISIBILITY, **(env or {})}
     with running_worker("normal", server.url, var_dir, concurrency=concurrency,
-                        env=SHORT_VISIBILITY, extra_args=extra_args) as w:  # fmt: skip
+                        env=env, extra_args=extra_args) as w:  # fmt: skip
         wait_for(started, 30, "work under way")
         server.stop()
         time.sleep(1)
@@ -180,3 +183,33 @@ def through_a_redis_restart(
             explain and (lambda: explain(w)),
         )
         assert w.process.poll() is None, f"the worker died:\n{w.log()[-4000:]}"
+
+
+#: What ``running_worker`` raises for a worker that died before it was ready (of the
+#: poison message, taken as soon as it connected).
+WorkerDiedStarting = AssertionError
+
+
+def poisoned_until_dead_lettered(
+    url: str, var_dir: Path, folder: Path, extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> None:  # fmt: skip
+    """A poison message (``probe.crash``, which kills its process) and a task behind it,
+    on a ``normal`` worker that the supervisor (here, this loop) starts again each time
+    it dies, until the queue moves on."""
+    from tests.probe_tasks import crash, effects, record
+
+    with broker_connection(url, var_dir) as connection:
+        crash.apply_async((str(folder), "poison"), task_id="poison", connection=connection)
+        record.apply_async((str(folder), "after"), connection=connection)
+    for _ in range(6):
+        if effects(folder):
+            return
+        with (
+            contextlib.suppress(WorkerDiedStarting),
+            running_worker("normal", url, var_dir, concurrency=10,
+                           env={**SHORT_VISIBILITY, **(env or {})},
+                           extra_args=extra_args) as worker,
+        ):  # fmt: skip
+            wait_for(lambda: worker.process.poll() is not None or effects(folder), 60,
+                     "the worker to die of the poison, or the queue to move on")  # fmt: skip

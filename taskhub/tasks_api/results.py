@@ -8,11 +8,8 @@ signals. A result already SUCCESSFUL or FAILED is not run again, so a redelivere
 message is a no-op.
 """
 
-import asyncio
 import json
 import logging
-import os
-import threading
 import traceback
 from dataclasses import replace
 from inspect import iscoroutinefunction
@@ -36,6 +33,7 @@ from taskhub.tasks_api.compat import (
     task_started,
 )
 from taskhub.tasks_api.options import hook_path, retry_delay
+from taskhub.worker import coroutines
 
 FINISHED = (SUCCEEDED, TaskResultStatus.FAILED)
 logger = logging.getLogger(__name__)
@@ -95,7 +93,10 @@ def to_task_result(record: DjangoTaskResult, defined: Task | None = None) -> Tas
 def claim(result_id: str, worker_id: str) -> DjangoTaskResult | None:
     """Mark the result RUNNING for this attempt; None if it already finished."""
     with transaction.atomic():
-        record = DjangoTaskResult.objects.select_for_update().filter(pk=result_id).first()
+        # No ORDER BY (.first(), the model's ordering) and no .save() (its signals): once per
+        # task, on the asyncio pool's loop thread, where every query holds up the others.
+        locked = DjangoTaskResult.objects.select_for_update().filter(pk=result_id).order_by()
+        record = next(iter(locked), None)
         if record is None:
             raise LookupError(f"no stored Django task result {result_id}")
         if record.status in FINISHED:
@@ -105,7 +106,8 @@ def claim(result_id: str, worker_id: str) -> DjangoTaskResult | None:
         record.started_at = record.started_at or now
         record.last_attempted_at = now
         record.worker_ids = [*record.worker_ids, worker_id]
-        record.save(update_fields=["status", "started_at", "last_attempted_at", "worker_ids"])
+        fields = ["status", "started_at", "last_attempted_at", "worker_ids"]
+        locked.update(**{field: getattr(record, field) for field in fields})
     return record
 
 
@@ -189,7 +191,7 @@ def call(result: TaskResult) -> Any:
     task = result.task
     args = [TaskContext(task_result=result), *result.args] if task.takes_context else result.args
     if iscoroutinefunction(task.func):
-        return run_coroutine(task.func(*args, **result.kwargs))
+        return coroutines.run_coroutine(task.func(*args, **result.kwargs))
     return task.func(*args, **result.kwargs)
 
 
@@ -199,30 +201,3 @@ def error_of(exc: BaseException) -> dict[str, str]:
         "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
         "traceback": "".join(traceback.format_exception(exc)),
     }
-
-
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid = 0
-_loop_lock = threading.Lock()
-
-
-def event_loop() -> asyncio.AbstractEventLoop:
-    """This process's one event loop for ``async def`` tasks, on a thread of its own.
-
-    Each pool thread hands its coroutine to this loop and waits, so the coroutines of
-    every running task await their I/O together in one loop, in one process. Made on
-    first use in each process: a forked pool child has no copy of the loop's thread.
-    """
-    global _loop, _loop_pid
-    with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():
-            _loop = asyncio.new_event_loop()
-            _loop_pid = os.getpid()
-            threading.Thread(
-                target=_loop.run_forever, name="taskhub-async-tasks", daemon=True
-            ).start()
-        return _loop
-
-
-def run_coroutine(coroutine: Any) -> Any:
-    return asyncio.run_coroutine_threadsafe(coroutine, event_loop()).result()

@@ -3,7 +3,6 @@ taskhub sets for it, and real gevent workers on Redis under the faults the other
 are tested with (many greenlets acknowledging at once, SIGKILL, a Redis restart, a
 poison message that takes the whole process down), plus its soft time limit."""
 
-import contextlib
 import logging
 import time
 from types import SimpleNamespace
@@ -18,11 +17,12 @@ from taskhub.delivery import outbox
 from taskhub.models import DeliveryCount
 from taskhub.worker import green
 from tests.figures import report_figures
-from tests.probe_tasks import crash, effects, hang, record, runs
+from tests.probe_tasks import effects, hang, record, runs
 from tests.redis_server import RedisServer
 from tests.workers import (
     SHORT_VISIBILITY,
     broker_connection,
+    poisoned_until_dead_lettered,
     publishing_to,
     redis_client,
     redis_database,
@@ -33,9 +33,6 @@ from tests.workers import (
 from tools.workers import wait_for
 
 GEVENT = ("--pool", "gevent")
-#: What ``running_worker`` raises for a worker that died before it was ready (of the
-#: poison message, taken as soon as it connected).
-WorkerDiedStarting = AssertionError
 
 
 @pytest.mark.parametrize(
@@ -216,19 +213,7 @@ def test_a_poison_message_that_kills_the_green_process_is_dead_lettered(
     """On gevent a task that kills its process takes every greenlet with it: the
     supervisor (here, this loop) starts the worker again, the message comes back, and
     after MAX_DELIVERIES it is dead-lettered instead of run, so the queue moves on."""
-    with broker_connection(redis_url, tmp_path) as connection:
-        crash.apply_async((str(probe_dir), "poison"), task_id="poison", connection=connection)
-        record.apply_async((str(probe_dir), "after"), connection=connection)
-    for _ in range(6):
-        if effects(probe_dir):
-            break
-        with (
-            contextlib.suppress(WorkerDiedStarting),
-            running_worker("normal", redis_url, tmp_path, concurrency=10, env=SHORT_VISIBILITY,
-                           extra_args=GEVENT) as worker,
-        ):  # fmt: skip
-            wait_for(lambda: worker.process.poll() is not None or effects(probe_dir), 60,
-                     "the worker to die of the poison, or the queue to move on")  # fmt: skip
+    poisoned_until_dead_lettered(redis_url, tmp_path, probe_dir, extra_args=GEVENT)
     assert effects(probe_dir) == ["after"], "the task queued after the poison ran"
     assert DeliveryCount.objects.get(task_id="poison").dead_lettered_at is not None
     assert runs(probe_dir, "poison") == 3, "it ran MAX_DELIVERIES times, then never again"

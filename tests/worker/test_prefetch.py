@@ -12,10 +12,10 @@ from tests.celery_apps import new_app
 from tests.workers import publishing_to, redis_database, running_worker
 
 
-def worker_on(queues: list[str], multiplier: int = 1):
+def worker_on(queues: list[str], multiplier: int = 1, pool: str = "prefork"):
     app = new_app()
     app.amqp.queues.select(queues)
-    return SimpleNamespace(app=app, prefetch_multiplier=multiplier)
+    return SimpleNamespace(app=app, prefetch_multiplier=multiplier, pool_cls=pool)
 
 
 @pytest.mark.parametrize(
@@ -30,9 +30,21 @@ def test_prefetch_follows_the_kind_of_work(queues, expected):
 
 
 def test_a_worker_of_every_queue_consumes_low_and_takes_one():
-    worker = SimpleNamespace(app=new_app(), prefetch_multiplier=1)
+    worker = SimpleNamespace(app=new_app(), prefetch_multiplier=1, pool_cls="prefork")
     prefetch.choose(worker, host_chose=False)
     assert worker.prefetch_multiplier == 1
+
+
+@pytest.mark.parametrize(
+    ("pool", "expected"),
+    [("taskhub.worker.async_pool:TaskPool", 1), ("threads", prefetch.SHORT_WORK),
+     ("gevent", prefetch.SHORT_WORK)],
+)  # fmt: skip
+def test_an_asyncio_pool_takes_what_it_runs_and_no_more(pool, expected):
+    """Its ``-c`` is already hundreds of tasks in flight."""
+    worker = worker_on(["high"], pool=pool)
+    prefetch.choose(worker, host_chose=False)
+    assert worker.prefetch_multiplier == expected
 
 
 def test_the_hosts_choice_wins(settings):

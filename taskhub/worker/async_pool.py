@@ -1,0 +1,224 @@
+"""The asyncio pool, for queues of ``async def`` tasks: a task that awaits holds no slot.
+
+Start it with Celery's hook for a pool of its own::
+
+    CELERY_CUSTOM_WORKER_POOL=taskhub.worker.async_pool:TaskPool \\
+        celery -A project worker -P custom -Q io -c 200 --loglevel INFO
+
+**Why.** On Celery's pools a task holds its slot (a process, a thread, a greenlet) until
+it ends, awaiting included: 32 slots wait on 32 requests at most. Here one event loop
+per worker process awaits the coroutines of up to ``-c`` tasks at once, and takes the
+next message while they wait. ``-c`` bounds the tasks in flight, and the prefetch
+(``-c`` x the multiplier) what the process holds; every message is acknowledged only
+when its task has ended, so acks late, liveness and redelivery work as on any pool.
+
+**How.** Celery's tracer, which stores the result, sends the signals and decides a
+retry, is synchronous, and so is a Django task's run. Each task runs in a greenlet on
+the loop's thread (``TaskRun``): the tracer goes on until the task hands its coroutine
+to ``coroutines.run_coroutine``; the greenlet then switches back to the loop, which
+awaits the coroutine beside the others and switches back with its result or error (the
+bridge SQLAlchemy's asyncio support uses). Code between awaits (the tracer, the
+result's writes, a ``def`` task's whole body) runs on the loop's thread and holds up
+the others for that long: send only ``async def`` tasks to this pool.
+
+It serves Django Tasks API ``async def`` tasks and Celery ``async def`` tasks alike
+(``serve_async_tasks``). Time limits hold at the task's awaits: at its soft limit its
+coroutine is cancelled (``CancelledError`` where it awaits, so its ``finally`` blocks
+run) and the task fails with ``SoftTimeLimitExceeded``; at the hard limit, with
+``TimeLimitExceeded``.
+
+**Why our own.** celery-aio-pool (AGPL-3.0, a release candidate) runs one task at a
+time per worker and has no time limits; the asyncio pool proposed upstream (celery
+#10634) is not merged. This is Celery's pool interface (``BasePool``) and 150 lines.
+"""
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import Celery
+from celery.concurrency.base import BasePool, apply_target
+from celery.concurrency.thread import ApplyResult  # type: ignore[attr-defined]  # untyped
+from celery.exceptions import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
+from greenlet import GreenletExit, greenlet
+
+from taskhub.worker import coroutines
+
+logger = logging.getLogger(__name__)
+
+
+class TaskRun(greenlet):
+    """One task's run, from its tracer's start to its callback, on the loop's thread."""
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        super().__init__(self._start)
+        self.job = job
+
+    def _start(self, *_first_switch: Any) -> Any:
+        coroutines.awaiter.set(self.wait_for)
+        return self.job()
+
+    def wait_for(self, awaitable: Awaitable[Any]) -> Any:
+        """Back to the loop until ``awaitable`` is done: its result, or its error raised."""
+        return self.parent.switch(awaitable)
+
+
+class TimeLimits:
+    """A task's soft and hard limits as deadlines on the loop's clock, the nearest first."""
+
+    def __init__(self, soft: float | None, hard: float | None, now: float) -> None:
+        self.pending = sorted(
+            (now + seconds, error)
+            for seconds, error in [
+                (soft, SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")),
+                (hard, TimeLimitExceeded(hard)),
+            ]
+            if seconds
+        )
+
+    async def within(self, awaitable: Awaitable[Any]) -> Any:
+        """Await ``awaitable``; past the nearest deadline, cancel it and raise that
+        limit's error (each limit fires once)."""
+        if not self.pending:
+            return await awaitable
+        deadline, error = self.pending[0]
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await awaitable
+        except TimeoutError:
+            self.pending.pop(0)
+            raise error from None
+
+
+@contextmanager
+def no_running_loop() -> Iterator[None]:
+    """While a run's synchronous code goes on, the loop is not "running" for it: Django
+    refuses database calls from a thread whose event loop runs (``async_unsafe``), and
+    this code is synchronous, between two awaits."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
+
+
+def killable(target: Callable[..., Any]) -> Callable[..., Any]:
+    """``target`` (Celery's tracer), ending as terminated when its greenlet is killed:
+    its message is not acknowledged, and the broker delivers it again."""
+
+    def killable_target(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return target(*args, **kwargs)
+        except GreenletExit:
+            try:
+                raise Terminated("its greenlet was killed") from None
+            except Terminated:
+                return True, ExceptionInfo(), None
+
+    return killable_target
+
+
+def serve_async_tasks(app: Celery) -> None:
+    """Make each ``async def`` Celery task of ``app`` runnable by Celery's synchronous
+    tracer: its ``run`` hands the coroutine to ``coroutines.run_coroutine``."""
+    for task in app.tasks.values():
+        if inspect.iscoroutinefunction(task.run):
+            task.run = _awaited(task.run)  # type: ignore[method-assign]  # the tracer's
+
+
+def _awaited(run: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(run)
+    def awaited_run(*args: Any, **kwargs: Any) -> Any:
+        return coroutines.run_coroutine(run(*args, **kwargs))
+
+    return awaited_run
+
+
+class TaskPool(BasePool):
+    """Celery's pool interface over one event loop: ``-c`` tasks in flight at once."""
+
+    body_can_be_buffer = True
+    signal_safe = False
+
+    def on_start(self) -> None:
+        self.loop = coroutines.event_loop()
+        self.slots = asyncio.Semaphore(self.limit or 1)
+        self.runs: set[Future[None]] = set()
+        serve_async_tasks(self.app)
+
+    def on_apply(
+        self,
+        target: Callable[..., Any],
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        callback: Callable[..., Any] | None = None,
+        accept_callback: Callable[..., Any] | None = None,
+        soft_timeout: float | None = None,
+        timeout: float | None = None,
+        **_: Any,
+    ) -> ApplyResult:
+        job = functools.partial(
+            apply_target, killable(target), args, kwargs, callback, accept_callback
+        )
+        future = asyncio.run_coroutine_threadsafe(self.run(job, soft_timeout, timeout), self.loop)
+        self.runs.add(future)
+        future.add_done_callback(self.finished)
+        return Run(future)
+
+    def finished(self, future: "Future[None]") -> None:
+        self.runs.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("the asyncio pool failed a run", exc_info=future.exception())
+
+    async def run(self, job: Callable[[], Any], soft: float | None, hard: float | None) -> None:
+        async with self.slots:
+            task_run = TaskRun(job)
+            limits = TimeLimits(soft, hard, self.loop.time())
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                with no_running_loop():
+                    awaitable = task_run.switch(value) if error is None else task_run.throw(error)
+                if task_run.dead:
+                    return
+                value, error = None, None
+                try:
+                    value = await limits.within(awaitable)
+                except BaseException as exc:  # the coroutine's own error, raised where it awaited
+                    terminated = isinstance(exc, asyncio.CancelledError) and self.cancelled()
+                    error = GreenletExit() if terminated else exc
+
+    @staticmethod
+    def cancelled() -> bool:
+        """Whether this run was cancelled from outside (``Run.terminate``, a cold
+        shutdown), not by a coroutine of its own."""
+        current = asyncio.current_task()
+        return current is not None and current.cancelling() > 0
+
+    def terminate_job(self, pid: int, signal: Any = None) -> None:
+        """Every task of this pool runs in the same process: the job is ended by its
+        own ``Run.terminate``, which Celery calls next."""
+
+    def on_stop(self) -> None:
+        """A warm shutdown: the tasks in flight finish (as the threads pool's do)."""
+        wait(list(self.runs))
+
+    def on_terminate(self) -> None:
+        for future in list(self.runs):
+            future.cancel()
+
+    def _get_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = super()._get_info()  # type: ignore[misc]  # untyped in stubs
+        return {**info, "in-flight": len(self.runs)}
+
+
+class Run(ApplyResult):
+    def terminate(self, signal: Any = None) -> None:
+        self.f.cancel()
