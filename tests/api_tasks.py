@@ -106,6 +106,11 @@ def succeed_or_fail(folder: str, fail: bool) -> str:
     return "ok"
 
 
+@task_with_options(queue_name="normal", rate_limit="2/s")
+def limited(label: str) -> str:
+    return label
+
+
 @task_with_options(queue_name="normal", on_failure="tests.api_tasks.no_such_hook")
 def fail_with_a_lost_hook() -> None:
     raise ValueError("asked to fail")

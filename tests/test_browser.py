@@ -77,6 +77,14 @@ def log_in(browser: WebDriver, site: str, username: str) -> None:
     until(browser, lambda b: "/accounts/login/" not in b.current_url)
 
 
+def log_out(browser: WebDriver, site: str) -> None:
+    """Log out with the page's button, and wait for its redirect home: a page asked for
+    before it lands would be replaced by it."""
+    browser.get(f"{site}/accounts/logout/")
+    browser.find_element(By.ID, "logout").click()
+    until(browser, lambda b: b.current_url == f"{site}/")
+
+
 def fill_signup(browser: WebDriver, **fields: str) -> None:
     for name, value in fields.items():
         field = browser.find_element(By.NAME, name)
@@ -365,8 +373,7 @@ def test_every_page_fits_a_phone_and_shows_no_python_internals(browser, site):
     browser.get(f"{site}/taskhub/")
     assert "This page is for staff only" in no_internals(browser), "a styled 403, in words"
     assert browser.find_element(By.LINK_TEXT, "Go to the home page")
-    browser.get(f"{site}/accounts/logout/")
-    browser.find_element(By.ID, "logout").click()
+    log_out(browser, site)
     log_in(browser, site, "grace")
     pages = {
         "home": "/", "gallery": "/gallery/", "reports": "/reports/",
@@ -381,8 +388,7 @@ def test_every_page_fits_a_phone_and_shows_no_python_internals(browser, site):
     assert "1,000,000 rows" in texts["report"] and "Sales by day" in texts["report"]
     assert f"Report: report {report.pk}: Sales by day" in texts["status"], "in words"
     assert "the warehouse database is read-only today" in texts["status"]
-    browser.get(f"{site}/accounts/logout/")
-    browser.find_element(By.ID, "logout").click()
+    log_out(browser, site)
     at_both_widths(browser, site, {"login": "/accounts/login/", "signup": "/accounts/signup/"})
     browser.get(f"{site}/accounts/login/")
     assert browser.find_element(By.LINK_TEXT, "Sign up"), "the way to sign up from logging in"

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
@@ -183,6 +183,38 @@ def through_a_redis_restart(
             explain and (lambda: explain(w)),
         )
         assert w.process.poll() is None, f"the worker died:\n{w.log()[-4000:]}"
+
+
+def outboxed_through_a_redis_restart(
+    settings: Any, var_dir: Path, folder: Path, task: Any, count: int, seconds: float,
+    explain: Callable[[str, Worker], str] | None = None, **worker: Any,
+) -> None:  # fmt: skip
+    """``count`` runs of a probe ``task`` (``record``, ``await_record``) sent through the
+    outbox, as views do, to a Redis server of the test's own, which is restarted under a
+    ``normal`` worker (``through_a_redis_restart``, with ``worker``'s options) once a
+    fifth of them is done. Returns when every effect exists."""
+    from django.db import transaction
+
+    from taskhub.delivery import outbox
+    from tests.probe_tasks import effects
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(var_dir / "redis")
+    server.start()
+    try:
+        with publishing_to(settings, server.url, var_dir):
+            with transaction.atomic():
+                for i in range(count):
+                    outbox.enqueue(task, str(folder), f"k{i:04d}", seconds)
+            through_a_redis_restart(
+                server, var_dir,
+                started=lambda: len(effects(folder)) >= count // 5,
+                done=lambda: relayed_effects(folder) == count,
+                explain=explain and (lambda w: explain(server.url, w)),
+                **worker,
+            )  # fmt: skip
+    finally:
+        server.stop()
 
 
 #: What ``running_worker`` raises for a worker that died before it was ready (of the

@@ -1,4 +1,5 @@
-"""A Django task's queue, priority, ETA and time limits as the Celery message's options.
+"""A Django task's queue, priority, ETA, time limits and rate limit as the Celery
+message's options.
 
 Needs nothing of the Tasks API itself, so the outbox relay can resend a stored result
 (``taskhub.tasks_api.unstarted``), and staff requeue one (``taskhub.ops.operations``),
@@ -12,20 +13,21 @@ from celery import current_app
 from django.utils.module_loading import import_string
 
 from taskhub.worker.queues import is_redis
+from taskhub.worker.rate_limits import headers_for
 
 #: Django's name for the queue a task gets when it names none.
 DJANGO_DEFAULT_QUEUE = "default"
 
 
 def message_options(
-    queue_name: str, priority: int, run_after: datetime | None, time_limits: dict[str, float]
+    queue_name: str, priority: int, run_after: datetime | None, for_worker: dict[str, Any]
 ) -> dict[str, Any]:
-    """``time_limits``: ``soft_time_limit`` and ``time_limit`` where the task has them."""
+    """``for_worker``: the task's ``worker_options``."""
     return {
         "queue": celery_queue(queue_name),
         "priority": broker_priority(priority, current_app.conf.broker_url),
         "eta": run_after,
-        **time_limits,
+        **for_worker,
     }
 
 
@@ -41,20 +43,24 @@ def broker_priority(priority: int, broker_url: str | None) -> int:
     return 9 - urgency if is_redis(broker_url) else urgency
 
 
-def time_limits(task: object) -> dict[str, float]:
-    """A task's ``soft_time_limit`` and ``time_limit`` (``CeleryTask`` options) as the
-    message options the worker enforces; none for a task without them."""
+def worker_options(task: object) -> dict[str, Any]:
+    """What a task's ``CeleryTask`` options ask of the worker, as message options: its
+    ``soft_time_limit`` and ``time_limit``, and its ``rate_limit`` (two headers, read by
+    ``taskhub.worker.rate_limits``); none for a task without them."""
     limits = {
         "soft_time_limit": getattr(task, "soft_time_limit", None),
         "time_limit": getattr(task, "time_limit", None),
     }
-    return {option: seconds for option, seconds in limits.items() if seconds is not None}
+    return {
+        **{option: seconds for option, seconds in limits.items() if seconds is not None},
+        **headers_for(getattr(task, "module_path", ""), getattr(task, "rate_limit", None)),
+    }
 
 
-def time_limits_of(task_path: str) -> dict[str, float]:
-    """The limits of the task at ``task_path`` as its code defines them now; none if it
+def worker_options_of(task_path: str) -> dict[str, Any]:
+    """The options of the task at ``task_path`` as its code defines them now; none if it
     cannot be imported (the worker then records that error as the task's)."""
     try:
-        return time_limits(import_string(task_path))
+        return worker_options(import_string(task_path))
     except ImportError:
         return {}

@@ -68,6 +68,7 @@ def send_with_ids(
     app = task.app
     route = app.amqp.router.route(dict(options), task.name, (), {})
     queue = route.pop("queue")
+    extra_headers = route.pop("headers", None) or {}
     message_options = {
         "time_limit": task.time_limit,
         "soft_time_limit": task.soft_time_limit,
@@ -84,7 +85,7 @@ def send_with_ids(
         reply_to=app.thread_oid,
         **message_options,
     )
-    message = Message(headers, properties, embed, app.conf.task_serializer)
+    message = Message({**headers, **extra_headers}, properties, embed, app.conf.task_serializer)
     with app.producer_or_acquire() as producer:
         producer.maybe_declare(queue)
         if lpush_ready(producer, queue, route):

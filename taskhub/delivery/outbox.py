@@ -79,6 +79,7 @@ def enqueue_with_options(
     eta: datetime | None = None,
     soft_time_limit: float | None = None,
     time_limit: float | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     """``enqueue``, with the ``apply_async`` options a message keeps until it is sent."""
     limits = {"soft_time_limit": soft_time_limit, "time_limit": time_limit}
@@ -86,7 +87,7 @@ def enqueue_with_options(
         task_name=task_name(task),
         args=list(args),
         kwargs=kwargs,
-        options=stored_options(queue=queue, priority=priority, eta=eta, **limits),
+        options=stored_options(queue=queue, priority=priority, eta=eta, headers=headers, **limits),
         **({"task_id": task_id} if task_id else {}),
     )
     transaction.on_commit(partial(publish_or_defer, message))
@@ -103,8 +104,8 @@ def keep(
 ) -> OutboxMessage:
     """A message the broker did not take (``.delay()`` while it is down): kept here,
     pending, with the error, for the relay to publish under the same task id. Its
-    queue, priority, ETA (a countdown as its ETA) and time limits are kept; other
-    options are not."""
+    queue, priority, ETA (a countdown as its ETA), time limits and headers are kept;
+    other options are not."""
     eta = options.get("eta")
     if eta is None and options.get("countdown") is not None:
         eta = timezone.now() + timedelta(seconds=options["countdown"])
@@ -124,7 +125,7 @@ def keep(
 
 
 #: The ``apply_async`` options a message row keeps.
-KEPT_OPTIONS = ("queue", "priority", "eta", "soft_time_limit", "time_limit")
+KEPT_OPTIONS = ("queue", "priority", "eta", "soft_time_limit", "time_limit", "headers")
 
 
 def stored_options(**options: Any) -> dict[str, Any]:
@@ -164,14 +165,16 @@ def publish(message: OutboxMessage) -> bool:
     In eager mode the task runs here, inline, and its exceptions propagate.
     """
     task = current_app.tasks[message.task_name]
+    options = publish_options(message.options)
+    headers = {HEADER: True, **options.pop("headers", {})}
     try:
         task.apply_async(
             message.args,
             message.kwargs,
             task_id=str(message.task_id),
             retry=False,
-            headers={HEADER: True},  # type: ignore[dict-item]  # any JSON value, not only str
-            **publish_options(message.options),
+            headers=headers,
+            **options,
         )
     except BROKER_ERRORS as exc:
         record_failure(message, f"{type(exc).__name__}: {exc}")
@@ -187,7 +190,7 @@ def publish_options(stored: dict[str, Any]) -> dict[str, Any]:
     """The stored options as ``apply_async`` takes them (the ETA was kept as text)."""
     if "eta" in stored:
         return {**stored, "eta": datetime.fromisoformat(stored["eta"])}
-    return stored
+    return dict(stored)
 
 
 def record_failure(message: OutboxMessage, error: str) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from taskhub import task_names
 from taskhub.actions import ActionRefused, record
 from taskhub.delivery import outbox
-from taskhub.delivery.django_tasks import message_options, time_limits_of
+from taskhub.delivery.django_tasks import message_options, worker_options_of
 from taskhub.models import (
     DeliveryCount,
     DjangoTaskResult,
@@ -139,7 +139,7 @@ def requeue_django_task(result: DjangoTaskResult, actor: Any) -> DjangoTaskResul
             enqueued_at=timezone.now(),
         )
         options = message_options(
-            again.queue_name, again.priority, None, time_limits_of(again.task_path)
+            again.queue_name, again.priority, None, worker_options_of(again.task_path)
         )
         outbox.enqueue_with_options(
             task_names.RUN_DJANGO_TASK, [again.id], {}, task_id=again.id, **options

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from taskhub.delivery import fanout, outbox
-from taskhub.delivery.django_tasks import celery_queue, message_options, time_limits
+from taskhub.delivery.django_tasks import celery_queue, message_options, worker_options
 from taskhub.models import DjangoTaskResult
 from taskhub.tasks_api.compat import (
     BaseTaskBackend,
@@ -90,7 +90,7 @@ class CeleryBackend(BaseTaskBackend):
     def enqueue(self, task: "Task[Any, Any]", args: Any, kwargs: Any) -> "TaskResult[Any, Any]":
         self.validate_task(task)
         record = new_record(task, self.alias, args, kwargs)
-        options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
+        options = options_for(task)
         record.save(force_insert=True)
         if current_app.conf.task_always_eager:
             return self.run_inline(task, record, options)
@@ -115,7 +115,7 @@ class CeleryBackend(BaseTaskBackend):
         self.validate_task(task)
         calls = list(calls)
         records = [new_record(task, self.alias, args, kwargs) for args, kwargs in each_call(calls)]
-        options = message_options(task.queue_name, task.priority, task.run_after, time_limits(task))
+        options = options_for(task)
         if current_app.conf.task_always_eager:
             ran = []
             for record in records:  # each saved, then run, as enqueue does
@@ -183,6 +183,11 @@ def new_record(task: "Task[Any, Any]", alias: str, args: Any, kwargs: Any) -> Dj
         status=TaskResultStatus.READY,
         enqueued_at=timezone.now(),
     )
+
+
+def options_for(task: "Task[Any, Any]") -> dict[str, Any]:
+    """The Celery message options of a run of ``task``."""
+    return message_options(task.queue_name, task.priority, task.run_after, worker_options(task))
 
 
 def each_call(calls: list[Any]) -> Iterator[Call]:

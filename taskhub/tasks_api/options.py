@@ -1,10 +1,11 @@
 """What Django's Tasks API leaves to backends, as options of the task itself: retries
-with backoff, time limits, and tasks to run when it succeeds or fails for good.
+with backoff, time limits, a rate limit, and tasks to run when it succeeds or fails for
+good.
 
     from taskhub.tasks_api.options import task
 
     @task(queue_name="normal", retry_on=(ConnectionError,), max_retries=5,
-          retry_backoff=2, soft_time_limit=50, time_limit=60,
+          retry_backoff=2, soft_time_limit=50, time_limit=60, rate_limit="10/s",
           on_failure="billing.tasks.alert_finance")
     def fetch(url: str) -> int: ...
 
@@ -20,8 +21,13 @@ takes no others: ``taskhub.tasks_api.options.task`` reads the same on every vers
   its error to ``errors``.
 - ``soft_time_limit`` raises ``SoftTimeLimitExceeded`` in the task (which it may catch
   to clean up); ``time_limit`` ends the worker process running it, and the result is
-  FAILED with ``TimeLimitExceeded``. Seconds; they need a prefork or threads worker on
-  Linux, as Celery's own do.
+  FAILED with ``TimeLimitExceeded``. Seconds; as Celery's own, they need a prefork
+  worker on Linux (the threads pool enforces none), or taskhub's asyncio pool, which
+  enforces both where an ``async def`` task awaits (``taskhub.worker.async_pool``).
+- ``rate_limit``: at most that many runs of this task a second, minute or hour per
+  worker (``"10/s"``, ``"100/m"``, ``"1000/h"``), as Celery's own ``rate_limit``: the
+  worker holds a message until the task's token bucket has a token, and other tasks
+  run meanwhile (``taskhub.worker.rate_limits``).
 - ``on_success`` and ``on_failure``: a Django task (or its dotted path), enqueued with
   the finished result's id when this one succeeds, or fails for good (retries spent,
   time limit), after ``task_finished``. It reads the result with ``get_result``.
@@ -40,6 +46,7 @@ from taskhub.tasks_api.compat import (
     Task,
     task_backends,
 )
+from taskhub.worker.rate_limits import per_second
 
 
 # Django's Task is not generic at run time (the backport's is), so no parameters here;
@@ -53,6 +60,7 @@ class CeleryTask(Task):  # type: ignore[type-arg]
     retry_jitter: bool = True
     soft_time_limit: float | None = None
     time_limit: float | None = None
+    rate_limit: str | None = None
     on_success: "str | Task | None" = None  # type: ignore[type-arg]
     on_failure: "str | Task | None" = None  # type: ignore[type-arg]
 
@@ -100,6 +108,11 @@ def validate(task: "Task[Any, Any]") -> None:
             raise InvalidTask(f"{name}: {limit} must be a number of seconds above 0")
     if task.soft_time_limit and task.time_limit and task.soft_time_limit >= task.time_limit:
         raise InvalidTask(f"{name}: soft_time_limit must be below time_limit")
+    if task.rate_limit is not None and not per_second(task.rate_limit):
+        raise InvalidTask(
+            f"{name}: rate_limit must be tasks per second, minute or hour above 0, "
+            "like '10/s', '100/m' or '1000/h'"
+        )
     for hook in ("on_success", "on_failure"):
         value = getattr(task, hook)
         if not (value is None or isinstance(value, Task) or "." in str(value)):

@@ -12,6 +12,9 @@ from taskhub.delivery.base import DatabaseTask
 
 
 class DjangoTaskRun(DatabaseTask):
+    #: Celery's strategy, with a token bucket per rate-limited Django task.
+    Strategy = "taskhub.worker.rate_limits:strategy"
+
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Called in the worker's main process too when it ends a run at its hard time
         limit: the result the run left RUNNING is failed with that error."""

@@ -41,14 +41,14 @@ from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any
 
-from billiard.einfo import ExceptionInfo
 from celery import Celery
 from celery.concurrency.base import BasePool, apply_target
 from celery.concurrency.thread import ApplyResult  # type: ignore[attr-defined]  # untyped
-from celery.exceptions import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from greenlet import GreenletExit, greenlet
 
 from taskhub.worker import coroutines
+from taskhub.worker.green import killable
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +107,6 @@ def no_running_loop() -> Iterator[None]:
         yield
     finally:
         asyncio._set_running_loop(loop)
-
-
-def killable(target: Callable[..., Any]) -> Callable[..., Any]:
-    """``target`` (Celery's tracer), ending as terminated when its greenlet is killed:
-    its message is not acknowledged, and the broker delivers it again."""
-
-    def killable_target(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return target(*args, **kwargs)
-        except GreenletExit:
-            try:
-                raise Terminated("its greenlet was killed") from None
-            except Terminated:
-                return True, ExceptionInfo(), None
-
-    return killable_target
 
 
 def serve_async_tasks(app: Celery) -> None:

@@ -56,18 +56,26 @@ class TaskPool(GeventPool):
 
     @staticmethod
     def _make_killable_target(target: Any) -> Any:
-        def killable_target(*args: Any, **kwargs: Any) -> Any:
-            from greenlet import GreenletExit
+        return killable(target)
 
+
+def killable(target: Any) -> Any:
+    """``target`` (Celery's tracer), ending as terminated when its greenlet is killed:
+    its message is not acknowledged, and the broker delivers it again. (The asyncio
+    pool's runs are greenlets too.)"""
+
+    def killable_target(*args: Any, **kwargs: Any) -> Any:
+        from greenlet import GreenletExit
+
+        try:
+            return target(*args, **kwargs)
+        except GreenletExit:
             try:
-                return target(*args, **kwargs)
-            except GreenletExit:
-                try:
-                    raise Terminated("its greenlet was killed") from None
-                except Terminated:
-                    return True, ExceptionInfo(), None
+                raise Terminated("its greenlet was killed") from None
+            except Terminated:
+                return True, ExceptionInfo(), None
 
-        return killable_target
+    return killable_target
 
 
 def is_gevent(pool_cls: Any) -> bool:

@@ -30,6 +30,7 @@ from tests.workers import (
     SHORT_VISIBILITY,
     broker_connection,
     emails_sent,
+    outboxed_through_a_redis_restart,
     publishing_to,
     redis_client,
     redis_database,
@@ -250,22 +251,10 @@ def test_a_redis_restart_under_a_consuming_worker_loses_nothing(settings, tmp_pa
     The outbox has nothing to publish again: no message is taken without being recorded
     (taskhub.worker.redis_broker). Plain publishes: tests/delivery/test_redis_restarts.py."""
     settings.TASKHUB_OUTBOX_REDELIVER_AFTER = 20
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        with publishing_to(settings, server.url, tmp_path):
-            with transaction.atomic():
-                for i in range(100):
-                    outbox.enqueue(record, str(probe_dir), f"k{i:04d}", 0.02)
-            through_a_redis_restart(
-                server,
-                tmp_path,
-                started=lambda: len(effects(probe_dir)) >= 20,
-                done=lambda: relayed_effects(probe_dir) == 100,
-                explain=lambda worker: redis_state(server.url, probe_dir, worker),
-            )
-    finally:
-        server.stop()
+    outboxed_through_a_redis_restart(
+        settings, tmp_path, probe_dir, record, 100, 0.02,
+        explain=lambda url, worker: redis_state(url, probe_dir, worker),
+    )  # fmt: skip
     assert effects(probe_dir) == [f"k{i:04d}" for i in range(100)]
     report_figures(
         "4. Redis restart",

@@ -68,6 +68,10 @@ def test_the_backoff_doubles_up_to_its_cap_with_jitter_below_it():
         ({"time_limit": 0}, "time_limit must be a number of seconds above 0"),
         ({"soft_time_limit": 5, "time_limit": 5}, "soft_time_limit must be below time_limit"),
         ({"on_success": 42}, "on_success must be a Django task or its dotted path"),
+        ({"rate_limit": "fast"}, "rate_limit must be tasks per second, minute or hour"),
+        ({"rate_limit": "10/d"}, "like '10/s', '100/m' or '1000/h'"),
+        ({"rate_limit": "0/s"}, "above 0"),
+        ({"rate_limit": 10}, "rate_limit must be"),
     ],
 )
 def test_options_that_cannot_work_are_refused_when_the_task_is_defined(given, message):
@@ -139,6 +143,53 @@ def test_time_limits_travel_with_the_message_and_with_a_resend(
     assert send_unstarted(timedelta(minutes=1)) == 1
     resent = OutboxMessage.objects.get(task_id=result.id)
     assert (resent.options["soft_time_limit"], resent.options["time_limit"]) == (0.5, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_limit_travels_in_headers_on_every_way_out(settings, monkeypatch):
+    """``enqueue`` outside a transaction, inside one (the outbox), ``enqueue_many`` (the
+    fan-out) and the relay's resend all carry it; a task without one carries none."""
+    from django.db import transaction
+
+    from taskhub.delivery import fanout
+    from taskhub.tasks import run_django_task
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    published, fanned_out = [], []
+    monkeypatch.setattr(run_django_task, "apply_async", lambda *a, **kw: published.append(kw))
+    monkeypatch.setattr(fanout, "send_with_ids", lambda task, calls, **kw: fanned_out.append(kw))
+    monkeypatch.setattr("taskhub.delivery.outbox.publish", lambda message: True)
+    expected = {"taskhub_django_task": "tests.api_tasks.limited", "taskhub_rate_limit": "2/s"}
+    api_tasks.limited.enqueue("direct")
+    with transaction.atomic():
+        in_transaction = api_tasks.limited.enqueue("in a transaction")
+        compat.default_task_backend.enqueue_many(api_tasks.limited, [(["bulk"], {})])
+    api_tasks.add.enqueue(1, 2)
+    stored = OutboxMessage.objects.get(task_id=in_transaction.id).options
+    assert [published[0]["headers"], stored["headers"], fanned_out[0]["headers"]] == [expected] * 3
+    assert "headers" not in published[1], "no limit, no headers"
+    OutboxMessage.objects.all().delete()
+    DjangoTaskResult.objects.update(enqueued_at=timezone.now() - timedelta(hours=1))
+    assert send_unstarted(timedelta(minutes=1)) == 4
+    resent = {m.args[0]: m.options.get("headers") for m in OutboxMessage.objects.all()}
+    assert sorted(resent.values(), key=bool) == [None, expected, expected, expected]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_on_a_worker_a_rate_limited_task_is_spaced_and_others_pass_it(redis_broker, tmp_path):
+    """Six runs at 2/s take 2.5 s at least; a task of no limit sent after them is not
+    held behind them; each run still happens once."""
+    limited = [api_tasks.limited.enqueue(f"run {i}") for i in range(6)]
+    free = api_tasks.add.enqueue(1, 1)
+    everything = [*limited, free]
+    with running_worker("normal", redis_broker, tmp_path, concurrency=4):
+        wait_for(lambda: all(r.refresh() or r.is_finished for r in everything), 60, "7 results")
+    starts = sorted(r.started_at for r in limited)
+    assert starts[-1] - starts[0] >= timedelta(seconds=2.4), starts
+    assert free.started_at < starts[-1], "the free task ran while the limited ones waited"
+    assert {r.status for r in everything} == {TaskResultStatus.SUCCESSFUL}
+    assert all(r.attempts == 1 for r in everything)
 
 
 @pytest.mark.integration

@@ -17,15 +17,13 @@ from taskhub.tasks_api.compat import TaskResultStatus
 from taskhub.worker import async_pool, coroutines
 from tests import api_tasks
 from tests.probe_tasks import await_hang, await_record, effects, runs
-from tests.redis_server import RedisServer
 from tests.workers import (
     SHORT_VISIBILITY,
     broker_connection,
+    outboxed_through_a_redis_restart,
     poisoned_until_dead_lettered,
-    publishing_to,
     relayed_effects,
     running_worker,
-    through_a_redis_restart,
 )
 from tools.workers import wait_for
 
@@ -206,21 +204,9 @@ def test_sigkill_of_an_async_worker_loses_nothing(redis_broker, settings, tmp_pa
 @pytest.mark.django_db(transaction=True)
 def test_a_redis_restart_under_an_async_worker_loses_nothing(settings, tmp_path, probe_dir):
     settings.TASKHUB_OUTBOX_REDELIVER_AFTER = 20
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        with publishing_to(settings, server.url, tmp_path):
-            with transaction.atomic():
-                for i in range(300):
-                    outbox.enqueue(await_record, str(probe_dir), f"k{i:04d}", 1.0)
-            through_a_redis_restart(
-                server, tmp_path,
-                started=lambda: len(effects(probe_dir)) >= 50,
-                done=lambda: relayed_effects(probe_dir) == 300,
-                concurrency=100, extra_args=ASYNC_POOL["extra_args"], env=ASYNC_POOL["env"],
-            )  # fmt: skip
-    finally:
-        server.stop()
+    outboxed_through_a_redis_restart(
+        settings, tmp_path, probe_dir, await_record, 300, 1.0, concurrency=100, **ASYNC_POOL
+    )
     assert effects(probe_dir) == [f"k{i:04d}" for i in range(300)]
 
 

@@ -18,17 +18,16 @@ from taskhub.models import DeliveryCount
 from taskhub.worker import green
 from tests.figures import report_figures
 from tests.probe_tasks import effects, hang, record, runs
-from tests.redis_server import RedisServer
 from tests.workers import (
     SHORT_VISIBILITY,
     broker_connection,
+    outboxed_through_a_redis_restart,
     poisoned_until_dead_lettered,
     publishing_to,
     redis_client,
     redis_database,
     relayed_effects,
     running_worker,
-    through_a_redis_restart,
 )
 from tools.workers import wait_for
 
@@ -185,22 +184,11 @@ def test_sigkill_of_a_green_worker_loses_nothing(redis_url, settings, tmp_path, 
 @pytest.mark.django_db(transaction=True)
 def test_a_redis_restart_under_a_green_worker_loses_nothing(settings, tmp_path, probe_dir):
     settings.TASKHUB_OUTBOX_REDELIVER_AFTER = 20
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        with publishing_to(settings, server.url, tmp_path):
-            with transaction.atomic():
-                for i in range(300):
-                    outbox.enqueue(record, str(probe_dir), f"k{i:04d}", 0.2)
-            through_a_redis_restart(
-                server, tmp_path,
-                started=lambda: len(effects(probe_dir)) >= 50,
-                done=lambda: relayed_effects(probe_dir) == 300,
-                explain=lambda worker: unacknowledged(server.url, probe_dir),
-                concurrency=100, extra_args=GEVENT,
-            )  # fmt: skip
-    finally:
-        server.stop()
+    outboxed_through_a_redis_restart(
+        settings, tmp_path, probe_dir, record, 300, 0.2,
+        explain=lambda url, worker: unacknowledged(url, probe_dir),
+        concurrency=100, extra_args=GEVENT,
+    )  # fmt: skip
     assert effects(probe_dir) == [f"k{i:04d}" for i in range(300)]
 
 
