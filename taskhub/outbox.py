@@ -1,4 +1,4 @@
-"""``from taskhub import outbox; outbox.enqueue(task, *args)``, as the README shows. The
+"""``from taskhub import outbox; outbox.enqueue(task, *args)``, as the documentation shows. The
 outbox lives in ``taskhub.delivery.outbox``."""
 
 from taskhub.delivery.outbox import enqueue, enqueue_with_options

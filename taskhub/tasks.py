@@ -1,4 +1,4 @@
-"""Every taskhub task, importable from here as the README shows
+"""Every taskhub task, importable from here as the documentation shows
 (``from taskhub.tasks import welcome``). Each is defined in its wing's ``tasks`` module;
 its name (``taskhub.<verb_noun>``) never changes, so queued messages stay valid.
 Importing this module registers them all (``taskhub.apps`` does, in every process)."""

@@ -1,6 +1,6 @@
 """taskhub as a reusable app: its wheel, installed into a fresh virtualenv with a freshly
-generated ``django-admin startproject`` host, set up by following the README's "Install
-in your project" section block by block, on SQLite and the real Redis."""
+generated ``django-admin startproject`` host, set up by following the tutorial
+(``docs/tutorial.md``) block by block, on SQLite and the real Redis."""
 
 import os
 import re
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import Host, make_venv, readme_blocks, run, write_pins
+from tests.hosts import Host, guide_blocks, make_venv, run, write_pins
 from tests.workers import ROOT, emails_sent, redis_client, redis_database
 from tools.workers import wait_for
 
@@ -29,7 +29,7 @@ DRIVER = "host_driver.py"
 
 @pytest.fixture(scope="module")
 def host(wheel, tmp_path_factory):
-    """A fresh virtualenv and ``startproject mysite``, set up as the README says."""
+    """A fresh virtualenv and ``startproject mysite``, set up as the tutorial says."""
     base = tmp_path_factory.mktemp("host")
     venv = make_venv(sys.executable, base / "venv")
     with redis_database(REDIS_DB) as url:
@@ -37,7 +37,7 @@ def host(wheel, tmp_path_factory):
         project.mkdir()
         pins = write_pins(base / "constraints.txt", DJANGO)
         made = Host(project, venv, HOST, pins=pins, redis_url=url)
-        install, *blocks = readme_blocks(TRAITS)
+        install, *blocks = guide_blocks(TRAITS)
         made.apply(install, wheel)  # pip install: django-admin comes with it
         run([str(made.bin / "django-admin"), "startproject", HOST, "."], project, made.env)
         made.manage("startapp", "shop")
@@ -87,7 +87,7 @@ def test_the_host_imports_taskhub_from_the_wheel_with_its_version(host):
     assert "site-packages" in location
 
 
-def test_the_readme_steps_pass_the_checks_and_start_both_workers(host):
+def test_the_tutorials_steps_pass_the_checks_and_start_both_workers(host):
     host.manage("check", "--fail-level", "WARNING")
     queues = [line.split("-Q")[1].split()[0] for line in host.workers]
     assert queues == ["high", "celery,normal,low"]

@@ -1,6 +1,7 @@
-"""What hosts import stays where the README and the changelog say it is: moving a module
-cannot silently break a host. The names are read from the README's Python blocks and
-settings too, so a new example there is held to the same promise."""
+"""What hosts import stays where the documentation and the changelog say it is: moving a
+module cannot silently break a host. The names are read from the Python blocks and
+settings of the README and of every page under ``docs/``, so a new example there is held
+to the same promise."""
 
 import importlib
 import re
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+PAGES = "\n".join(
+    path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+)
 
-#: The names the floor-plan issue promised to keep, whatever the README shows today.
+#: The names the floor-plan issue promised to keep, whatever the pages show today.
 PROMISED = [
     "taskhub.celery.configure",
     "taskhub.tasks.welcome",
@@ -53,9 +56,9 @@ def resolve(dotted: str) -> object:
     raise ModuleNotFoundError(dotted)
 
 
-def readme_names() -> set[str]:
-    """Every ``from taskhub... import x`` and ``"taskhub.x.Y"`` in the README's code."""
-    code = "\n".join(re.findall(r"```(?:python|py)\n(.*?)```", README, re.S))
+def documented_names() -> set[str]:
+    """Every ``from taskhub... import x`` and ``"taskhub.x.Y"`` in the pages' code."""
+    code = "\n".join(re.findall(r"```(?:python|py)\n(.*?)```", PAGES, re.S))
     found = set()
     for module, imported in re.findall(r"^\s*from (taskhub[\w.]*) import ([\w, ]+)", code, re.M):
         found |= {f"{module}.{name.strip()}" for name in imported.split(",")}
@@ -65,7 +68,7 @@ def readme_names() -> set[str]:
     return found
 
 
-def test_the_readme_shows_the_names_hosts_use():
+def test_the_pages_show_the_names_hosts_use():
     """Guards the parser below: if it found nothing, the test would pass on nothing."""
     assert {
         "taskhub.celery",
@@ -74,11 +77,11 @@ def test_the_readme_shows_the_names_hosts_use():
         "taskhub.outbox",
         "taskhub.reports",
         "taskhub.fanout",
-    } <= readme_names()
+    } <= documented_names()
 
 
-@pytest.mark.parametrize("dotted", sorted(set(PROMISED) | readme_names()))
-def test_a_public_name_imports_from_where_the_readme_says(dotted):
+@pytest.mark.parametrize("dotted", sorted(set(PROMISED) | documented_names()))
+def test_a_public_name_imports_from_where_the_pages_say(dotted):
     assert resolve(dotted) is not None
 
 

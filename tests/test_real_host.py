@@ -1,8 +1,8 @@
 """taskhub in a project shaped like the ones people run: a Django 6.1 host generated as
 cookiecutter-django generates one (``config`` package, ``config/celery_app.py``, an
 email-login user model with no ``username``, its own Celery tasks, broker, Redis result
-backend, login, file emails and public media), set up by following the README's
-"Install in your project" section, then checked point by point with the host's usual
+backend, login, file emails and public media), set up by following the tutorial
+(``docs/tutorial.md``), then checked point by point with the host's usual
 worker command (no ``-Q``) running. Templates of the host's files: tests/hosts/realhost/.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import TEMPLATES, Host, make_venv, readme_blocks, run, write_pins
+from tests.hosts import TEMPLATES, Host, guide_blocks, make_venv, run, write_pins
 from tests.workers import ROOT, redis_client, redis_database
 from tools.workers import Worker, wait_for
 
@@ -70,7 +70,7 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def host(wheel, tmp_path_factory) -> Iterator[Host]:
-    """The host on Django 6.1, its backlog waiting, then set up as the README says for a
+    """The host on Django 6.1, its backlog waiting, then set up as the tutorial says for a
     project that has a broker, email and a login, and given its view that uses taskhub."""
     base = tmp_path_factory.mktemp("realhost")
     path = run([str(ROOT / "tools" / "python-path")], ROOT, dict(os.environ)).strip()
@@ -89,7 +89,7 @@ def host(wheel, tmp_path_factory) -> Iterator[Host]:
         )
         generate(made)
         send_backlog(made, broker)
-        made.apply_all(readme_blocks(TRAITS), wheel)
+        made.apply_all(guide_blocks(TRAITS), wheel)
         copy_stage("after", root)
         yield made
 

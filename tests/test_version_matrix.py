@@ -1,4 +1,4 @@
-"""The versions taskhub claims are the versions it tests: the README's table, nox's cells
+"""The versions taskhub claims are the versions it tests: the tutorial's table, nox's cells
 (``noxfile.py``), ``.venv``'s pins and ``pyproject.toml``'s lower bounds say the same;
 and the changelog speaks of the version the package says it is."""
 
@@ -13,13 +13,13 @@ import noxfile
 import taskhub
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+TUTORIAL = (ROOT / "docs" / "tutorial.md").read_text()
 #: What ``make test`` runs first, in ``.venv``: not a nox cell.
 MAIN_CELL = ("3.11", "5.2", "`make test`: the whole suite")
 
 
-def readme_rows() -> set[tuple[str, ...]]:
-    table = README.split("<!-- matrix -->", 1)[1].split("\n\n", 1)[0]
+def table_rows() -> set[tuple[str, ...]]:
+    table = TUTORIAL.split("<!-- matrix -->", 1)[1].split("\n\n", 1)[0]
     lines = table.strip().splitlines()[2:]
     return {tuple(c.strip() for c in line.strip("|").split("|")) for line in lines}
 
@@ -40,8 +40,8 @@ def pins() -> dict[str, str]:
     return found
 
 
-def test_the_readme_table_is_nox_cells_and_the_main_run():
-    assert readme_rows() == nox_rows()
+def test_the_tutorials_table_is_nox_cells_and_the_main_run():
+    assert table_rows() == nox_rows()
 
 
 def test_the_run_testing_this_is_in_the_table():
@@ -50,7 +50,7 @@ def test_the_run_testing_this_is_in_the_table():
         f"{sys.version_info.major}.{sys.version_info.minor}",
         f"{django.VERSION[0]}.{django.VERSION[1]}",
     )
-    assert here in {row[:2] for row in readme_rows()}
+    assert here in {row[:2] for row in table_rows()}
     if here == MAIN_CELL[:2]:
         assert django.get_version() == pins()["django"] == noxfile.DJANGO["5.2"]
 

@@ -1,8 +1,8 @@
-"""Host projects for taskhub's wheel: a virtualenv of their own, set up by following
-README.md's "Install in your project" section block by block.
+"""Host projects for taskhub's wheel: a virtualenv of their own, set up by following the
+tutorial (``docs/tutorial.md``), then "Add your own report kinds", block by block.
 
 A block is marked ``<!-- host: TARGET -->`` or ``<!-- host: TARGET only-if: TRAIT -->``;
-TARGET is ``shell`` or a path of the README's ``mysite`` project, which each host maps
+TARGET is ``shell`` or a path of the pages' ``mysite`` project, which each host maps
 to its own package (and its own Celery module). A block marked ``only-if`` applies only
 to a host with that trait: ``no-broker``, ``no-email``, ``no-media``, ``no-auth`` or
 ``beat``.
@@ -21,8 +21,10 @@ from pathlib import Path
 from tests.workers import ROOT
 from tools.workers import Worker, celery_worker
 
-README_PACKAGE = "mysite"
-README_BROKER = "redis://127.0.0.1:6379/0"
+GUIDE_PACKAGE = "mysite"
+GUIDE_BROKER = "redis://127.0.0.1:6379/0"
+#: The pages whose marked blocks set a host up, in order.
+GUIDE = (ROOT / "docs" / "tutorial.md", ROOT / "docs" / "howto" / "report-kinds.md")
 BLOCK = re.compile(
     r"<!-- host: (?P<target>\S+)(?: only-if: (?P<trait>\S+))? -->\n```\w*\n(?P<code>.*?)```", re.S
 )
@@ -32,13 +34,13 @@ TEMPLATES = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Block:
-    target: str  # "shell" or a path in the README's project
+    target: str  # "shell" or a path in the pages' project
     code: str
 
 
-def readme_blocks(traits: Iterable[str]) -> list[Block]:
-    """The install section's blocks, in order, that apply to a host with ``traits``."""
-    text = (ROOT / "README.md").read_text()
+def guide_blocks(traits: Iterable[str]) -> list[Block]:
+    """The guide's blocks, in order, that apply to a host with ``traits``."""
+    text = "\n".join(page.read_text() for page in GUIDE)
     return [
         Block(m["target"], m["code"])
         for m in BLOCK.finditer(text)
@@ -75,13 +77,13 @@ def write_pins(path: Path, django: str) -> Path:
     return path
 
 
-def insert_after_anchors(host_code: str, readme_code: str) -> str:
-    """``host_code`` with each of ``readme_code``'s taskhub lines inserted after the line
-    it follows in ``readme_code`` (blank lines skipped): "open the one you have and add
+def insert_after_anchors(host_code: str, guide_code: str) -> str:
+    """``host_code`` with each of ``guide_code``'s taskhub lines inserted after the line
+    it follows in ``guide_code`` (blank lines skipped): "open the one you have and add
     the line right after ``config_from_object``"."""
     lines = host_code.splitlines()
     anchor = ""
-    for line in readme_code.splitlines():
+    for line in guide_code.splitlines():
         if "taskhub" not in line:
             anchor = line or anchor
             continue
@@ -92,7 +94,7 @@ def insert_after_anchors(host_code: str, readme_code: str) -> str:
 
 
 class Host:
-    """A project in ``root``, its package ``package`` (the README's ``mysite``), its
+    """A project in ``root``, its package ``package`` (the pages' ``mysite``), its
     Celery app in ``<package>/<celery_module>.py``, with its own virtualenv."""
 
     def __init__(
@@ -102,7 +104,7 @@ class Host:
         package: str,
         *,
         pins: Path,
-        redis_url: str = README_BROKER,
+        redis_url: str = GUIDE_BROKER,
         celery_module: str = "celery",
         env: dict[str, str] | None = None,
     ) -> None:
@@ -125,8 +127,8 @@ class Host:
         return str(self.bin / "python")
 
     def ours(self, text: str) -> str:
-        """The README's ``mysite`` as this host's package."""
-        return re.sub(rf"\b{README_PACKAGE}\b", self.package, text)
+        """The pages' ``mysite`` as this host's package."""
+        return re.sub(rf"\b{GUIDE_PACKAGE}\b", self.package, text)
 
     def path(self, target: str) -> Path:
         path = self.root / self.ours(target)
@@ -139,7 +141,7 @@ class Host:
             self.apply(block, wheel)
 
     def apply(self, block: Block, wheel: Path) -> None:
-        code = self.ours(block.code.replace(README_BROKER, self.redis_url))
+        code = self.ours(block.code.replace(GUIDE_BROKER, self.redis_url))
         if block.target == "shell":
             self.run_shell(code, wheel)
         else:
