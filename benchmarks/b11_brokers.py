@@ -1,7 +1,7 @@
 """B11: the same taskhub work on Redis and on RabbitMQ (quorum queues, publisher
 confirms), side by side in the same run: publish rate of a ``send_task`` loop, drain
 rate of no-op tasks on 2 worker processes, and an idle worker's submit-to-start p50.
-Not a target: the figures behind the README's "Redis or RabbitMQ"."""
+Not a target: the figures behind "Redis or RabbitMQ" (docs/howto/brokers.md)."""
 
 import os
 import time

@@ -7,6 +7,7 @@ the tests can count duplicates (runs) apart from effects (keys).
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -69,6 +70,14 @@ async def await_record(directory: str, key: str, seconds: float = 0.0) -> dict:
         _awaiting -= 1
     make_effect(directory, key)
     return {"pid": os.getpid(), "awaiting_at_start": awaiting_at_start}
+
+
+@shared_task(base=TaskhubTask, name="probe.await_whoami", bind=True)
+async def await_whoami(self, seconds: float) -> str | None:
+    """Its own task id, read after an await, and a log line written there."""
+    await asyncio.sleep(seconds)
+    logging.getLogger("tests.probe").warning("awaited as %s", self.request.id)
+    return self.request.id
 
 
 @shared_task(base=TaskhubTask, name="probe.await_hang")

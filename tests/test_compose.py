@@ -1,4 +1,4 @@
-"""docker-compose.yml validates, and has the layout the README promises."""
+"""docker-compose.yml validates, and has the layout docs/howto/deploy.md promises."""
 
 import os
 import shutil

@@ -90,9 +90,21 @@ def _requeue(row: DeliveryCount | TaskFailure, target: str, actor: Any) -> Outbo
     """Send ``row``'s task again through the outbox with its arguments; once per target."""
     task = _task(row.task_name)
     with transaction.atomic():
-        message = outbox.enqueue(task, *row.args, **row.kwargs)
+        message = outbox.enqueue_with_options(task, row.args, row.kwargs, **_options_of(row))
         record(OperatorAction.Verb.REQUEUE, target, actor, str(message.task_id), once=True)
     return message
+
+
+def _options_of(row: DeliveryCount | TaskFailure) -> dict[str, Any]:
+    """A Django task's run goes back to its own queue, with its priority and what its
+    options ask of the worker; any other task follows its route."""
+    if row.task_name != task_names.RUN_DJANGO_TASK or not row.args:
+        return {}
+    result = DjangoTaskResult.objects.filter(pk=row.args[0]).first()
+    if result is None:
+        return {}
+    limits = worker_options_of(result.task_path)
+    return message_options(result.queue_name, result.priority, None, limits)
 
 
 def republish(message: OutboxMessage, actor: Any) -> bool:

@@ -21,9 +21,11 @@ takes no others: ``taskhub.tasks_api.options.task`` reads the same on every vers
   its error to ``errors``.
 - ``soft_time_limit`` raises ``SoftTimeLimitExceeded`` in the task (which it may catch
   to clean up); ``time_limit`` ends the worker process running it, and the result is
-  FAILED with ``TimeLimitExceeded``. Seconds; as Celery's own, they need a prefork
-  worker on Linux (the threads pool enforces none), or taskhub's asyncio pool, which
-  enforces both where an ``async def`` task awaits (``taskhub.worker.async_pool``).
+  FAILED with ``TimeLimitExceeded``. Seconds. As Celery's own, they hold on a prefork
+  worker on Linux and on gevent (``taskhub.worker.green`` adds the soft one); the
+  threads pool enforces none; taskhub's asyncio pool raises either where an ``async
+  def`` task awaits (``taskhub.worker.async_pool``), never in synchronous code, and
+  its ``time_limit`` ends the run there, not the process.
 - ``rate_limit``: at most that many runs of this task a second, minute or hour per
   worker (``"10/s"``, ``"100/m"``, ``"1000/h"``), as Celery's own ``rate_limit``: the
   worker holds a message until the task's token bucket has a token, and other tasks

@@ -37,18 +37,17 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
+from celery._state import _task_stack  # type: ignore[attr-defined]  # Celery's own stack
 from celery.concurrency.base import BasePool, apply_target
-from celery.concurrency.thread import ApplyResult  # type: ignore[attr-defined]  # untyped
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from greenlet import GreenletExit, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 from taskhub.worker import coroutines
-from taskhub.worker.green import killable
+from taskhub.worker.green import killable, terminated
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +73,15 @@ class TimeLimits:
 
     def __init__(self, soft: float | None, hard: float | None, now: float) -> None:
         self.pending = sorted(
-            (now + seconds, error)
-            for seconds, error in [
-                (soft, SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")),
-                (hard, TimeLimitExceeded(hard)),
-            ]
-            if seconds
+            (
+                (now + seconds, error)
+                for seconds, error in [
+                    (soft, SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")),
+                    (hard, TimeLimitExceeded(hard)),
+                ]
+                if seconds
+            ),
+            key=lambda pending: pending[0],
         )
 
     async def within(self, awaitable: Awaitable[Any]) -> Any:
@@ -89,9 +91,11 @@ class TimeLimits:
             return await awaitable
         deadline, error = self.pending[0]
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline) as timeout:
                 return await awaitable
         except TimeoutError:
+            if not timeout.expired():
+                raise  # the coroutine's own
             self.pending.pop(0)
             raise error from None
 
@@ -134,10 +138,12 @@ class TaskPool(BasePool):
     def on_start(self) -> None:
         self.loop = coroutines.event_loop()
         self.slots = asyncio.Semaphore(self.limit or 1)
-        self.runs: set[Future[None]] = set()
+        self.runs: set[asyncio.Task[None]] = set()
         serve_async_tasks(self.app)
+        for stack in [_task_stack, *(task.request_stack for task in self.app.tasks.values())]:
+            stack.__ident_func__ = run_ident
 
-    def on_apply(
+    def on_apply(  # type: ignore[override]  # the stubs say None; Celery keeps what it returns
         self,
         target: Callable[..., Any],
         args: tuple[Any, ...] | None = None,
@@ -147,23 +153,54 @@ class TaskPool(BasePool):
         soft_timeout: float | None = None,
         timeout: float | None = None,
         **_: Any,
-    ) -> ApplyResult:
+    ) -> "Run":
+        run = Run(self.loop)
         job = functools.partial(
             apply_target, killable(target), args, kwargs, callback, accept_callback
         )
-        future = asyncio.run_coroutine_threadsafe(self.run(job, soft_timeout, timeout), self.loop)
-        self.runs.add(future)
-        future.add_done_callback(self.finished)
-        return Run(future)
+        self.loop.call_soon_threadsafe(self.begin, run, job, callback, soft_timeout, timeout)
+        return run
 
-    def finished(self, future: "Future[None]") -> None:
-        self.runs.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            logger.error("the asyncio pool failed a run", exc_info=future.exception())
+    def begin(
+        self, run: "Run", job: Callable[[], Any], callback: Callable[..., Any] | None,
+        soft: float | None, hard: float | None,
+    ) -> None:  # fmt: skip
+        """On the loop: the run's asyncio task, unless it was terminated on its way."""
+        if run.terminated:
+            self.never_started(callback)
+            return
+        run.task = self.loop.create_task(self.drive(run, job, soft, hard))
+        self.runs.add(run.task)
+        run.task.add_done_callback(functools.partial(self.finished, run, callback))
 
-    async def run(self, job: Callable[[], Any], soft: float | None, hard: float | None) -> None:
-        async with self.slots:
-            task_run = TaskRun(job)
+    def finished(
+        self, run: "Run", callback: Callable[..., Any] | None, task: "asyncio.Task[None]"
+    ) -> None:
+        self.runs.discard(task)
+        if task.cancelled():
+            if not run.started:
+                self.never_started(callback)
+        elif task.exception() is not None:
+            logger.error("the asyncio pool failed a run", exc_info=task.exception())
+
+    @staticmethod
+    def never_started(callback: Callable[..., Any] | None) -> None:
+        """A run terminated before it had a slot (a revoke, a lost connection): Celery
+        hears it was terminated, and leaves its message to the broker."""
+        if callback is not None:
+            callback(terminated("it was terminated before it started"))
+
+    async def drive(
+        self, run: "Run", job: Callable[[], Any], soft: float | None, hard: float | None
+    ) -> None:
+        """Run ``job`` in a greenlet, awaiting each coroutine it hands over, within its
+        time limits."""
+        await self.slots.acquire()
+        run.started = True
+        task_run = TaskRun(job)
+        this = asyncio.current_task()
+        _driving[this] = task_run
+        try:
             limits = TimeLimits(soft, hard, self.loop.time())
             value: Any = None
             error: BaseException | None = None
@@ -176,15 +213,11 @@ class TaskPool(BasePool):
                 try:
                     value = await limits.within(awaitable)
                 except BaseException as exc:  # the coroutine's own error, raised where it awaited
-                    terminated = isinstance(exc, asyncio.CancelledError) and self.cancelled()
-                    error = GreenletExit() if terminated else exc
-
-    @staticmethod
-    def cancelled() -> bool:
-        """Whether this run was cancelled from outside (``Run.terminate``, a cold
-        shutdown), not by a coroutine of its own."""
-        current = asyncio.current_task()
-        return current is not None and current.cancelling() > 0
+                    outside = isinstance(exc, asyncio.CancelledError) and stopped_from_outside()
+                    error = GreenletExit() if outside else exc
+        finally:
+            _driving.pop(this, None)
+            self.slots.release()
 
     def terminate_job(self, pid: int, signal: Any = None) -> None:
         """Every task of this pool runs in the same process: the job is ended by its
@@ -192,17 +225,64 @@ class TaskPool(BasePool):
 
     def on_stop(self) -> None:
         """A warm shutdown: the tasks in flight finish (as the threads pool's do)."""
-        wait(list(self.runs))
+        asyncio.run_coroutine_threadsafe(self.drain(), self.loop).result()
+
+    async def drain(self) -> None:
+        while self.runs:
+            await asyncio.wait(set(self.runs))
 
     def on_terminate(self) -> None:
-        for future in list(self.runs):
-            future.cancel()
+        self.loop.call_soon_threadsafe(self.cancel_all)
+
+    def cancel_all(self) -> None:
+        for task in self.runs:
+            task.cancel()
 
     def _get_info(self) -> dict[str, Any]:
         info: dict[str, Any] = super()._get_info()  # type: ignore[misc]  # untyped in stubs
         return {**info, "in-flight": len(self.runs)}
 
 
-class Run(ApplyResult):
+class Run:
+    """What Celery keeps of a task it gave the pool: ``terminate`` (Celery's revoke with
+    terminate, a connection loss) cancels the run, from any thread, before or after the
+    loop started it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.task: asyncio.Task[None] | None = None
+        self.terminated = False
+        self.started = False
+
     def terminate(self, signal: Any = None) -> None:
-        self.f.cancel()
+        self.loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
+        self.terminated = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+def stopped_from_outside() -> bool:
+    """Whether the current run was cancelled from outside (``Run.terminate``, a cold
+    shutdown), not by a coroutine of its own."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
+#: The task run each of the pool's asyncio tasks drives.
+_driving: "dict[asyncio.Task[Any] | None, TaskRun]" = {}
+
+
+def run_ident() -> object:
+    """Celery's per-task state (``self.request``, ``current_task``, and so the task name
+    and id on log lines) is kept per greenlet. A run's coroutine runs in the loop's own
+    greenlet, inside the asyncio task that drives the run: there, it is that run's."""
+    current = getcurrent()
+    if isinstance(current, TaskRun):
+        return current
+    try:
+        driving = asyncio.current_task()
+    except RuntimeError:  # no loop runs in this thread
+        return current
+    return _driving.get(driving, current)

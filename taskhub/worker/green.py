@@ -70,12 +70,18 @@ def killable(target: Any) -> Any:
         try:
             return target(*args, **kwargs)
         except GreenletExit:
-            try:
-                raise Terminated("its greenlet was killed") from None
-            except Terminated:
-                return True, ExceptionInfo(), None
+            return terminated("its greenlet was killed")
 
     return killable_target
+
+
+def terminated(reason: str) -> tuple[bool, ExceptionInfo, None]:
+    """The tracer's answer for a run stopped from outside: failed, as ``Terminated``,
+    which Celery does not acknowledge (the broker delivers the message again)."""
+    try:
+        raise Terminated(reason) from None
+    except Terminated:
+        return True, ExceptionInfo(), None
 
 
 def is_gevent(pool_cls: Any) -> bool:

@@ -62,12 +62,16 @@ def strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Callable[...
     ) -> Any:
         headers = message.headers or {}
         limit = headers.get(RATE_HEADER)
-        if not per_second(limit):
+        rate_per_second = per_second(limit)
+        if not rate_per_second:
             return unlimited(message, body, ack, reject, callbacks, **kw)
         key = (str(headers.get(TASK_HEADER, "")), str(limit))
         handle = limited.get(key)
         if handle is None:
-            bucket = TokenBucket(per_second(limit), capacity=1)
+            bucket = TokenBucket(rate_per_second, capacity=1)
+            # Among the worker's own buckets, so that a lost connection drops the messages
+            # it holds (Consumer.on_close), as for Celery's: the broker delivers them again.
+            consumer.task_buckets[f"{task.name}[{key[0]} {key[1]}]"] = bucket
             handle = limited[key] = default(task, app, WithBucket(consumer, bucket), **options)
         return handle(message, body, ack, reject, callbacks, **kw)
 

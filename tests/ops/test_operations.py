@@ -51,6 +51,25 @@ def test_a_dead_letter_is_requeued_once_with_its_arguments_and_recorded(
     assert OutboxMessage.objects.count() == 1
 
 
+def test_a_dead_lettered_django_task_goes_back_to_its_queue_with_its_limits(
+    staff_user, settings, monkeypatch
+):
+    """Its run's message names only the result: the queue, priority, time and rate
+    limits come from the result and the task's options, as for the first delivery."""
+    from tests import api_tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr("taskhub.tasks.run_django_task.apply_async", lambda *a, **kw: None)
+    result = api_tasks.limited.using(priority=50).enqueue("again")
+    delivery = dead_letter("taskhub.run_django_task", [result.id])
+    message = operations.requeue_dead_letter(delivery, staff_user)
+    assert message.options["queue"] == "normal"
+    assert message.options["headers"] == {
+        "taskhub_django_task": "tests.api_tasks.limited",
+        "taskhub_rate_limit": "2/s",
+    }
+
+
 def test_a_task_that_was_not_dead_lettered_is_refused(tmp_path, staff_user):
     delivery = dead_record(tmp_path)
     DeliveryCount.objects.filter(pk=delivery.pk).update(dead_lettered_at=None)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from celery import Celery
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
@@ -16,7 +16,7 @@ from taskhub.models import DeliveryCount
 from taskhub.tasks_api.compat import TaskResultStatus
 from taskhub.worker import async_pool, coroutines
 from tests import api_tasks
-from tests.probe_tasks import await_hang, await_record, effects, runs
+from tests.probe_tasks import await_hang, await_record, await_whoami, effects, runs
 from tests.workers import (
     SHORT_VISIBILITY,
     broker_connection,
@@ -85,10 +85,45 @@ def limited(soft: float | None, hard: float | None, awaited: float):
 def test_an_await_past_the_soft_limit_raises_it_and_past_the_hard_one_that():
     assert limited(None, None, 0) == "in time"
     assert limited(5, 10, 0) == "in time"
+    assert limited(5, 5, 0) == "in time", "equal limits are two deadlines, not a crash"
     with pytest.raises(SoftTimeLimitExceeded):
         limited(0.05, 10, 5)
     with pytest.raises(TimeLimitExceeded):
         limited(None, 0.05, 5)
+
+
+def test_a_coroutines_own_timeout_is_its_error_not_a_time_limit():
+    async def run():
+        limits = async_pool.TimeLimits(10, 20, asyncio.get_running_loop().time())
+        return await limits.within(asyncio.wait_for(asyncio.sleep(5), 0.01))
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(run())
+
+
+def test_a_run_terminated_while_it_waits_for_a_slot_is_given_back_not_run():
+    """With one slot, the second run waits; terminated there (a revoke, a lost
+    connection), it never starts, and Celery hears it was terminated, so the message
+    is not acknowledged."""
+    pool = async_pool.TaskPool(limit=1, app=Celery("host", set_as_current=False))
+    pool.start()
+    outcomes, ran = [], []
+
+    def target(name):
+        def run():
+            ran.append(name)
+            return coroutines.run_coroutine(sleep_and_return(0.3, name))
+
+        return run
+
+    pool.apply_async(target("first"), callback=outcomes.append)
+    waiting = pool.apply_async(target("second"), callback=outcomes.append)
+    waiting.terminate()
+    wait_for(lambda: len(outcomes) == 2, 10, "both answers")
+    failed, info, _ = outcomes[0]
+    assert failed and isinstance(info.exception.exc, Terminated), "as Celery unwraps it"
+    assert outcomes[1] == "first" and ran == ["first"]
+    pool.stop()
 
 
 def test_a_run_hands_its_coroutine_to_the_loop_and_gets_its_result_or_error():
@@ -144,6 +179,23 @@ def test_a_hundred_async_celery_tasks_await_at_once_in_one_process(
     awaiting = [TaskResult.objects.get(task_id=f"k{i:03d}").result for i in range(sent)]
     assert max(int(value.split('"awaiting_at_start": ')[1].rstrip("}")) for value in awaiting) > 16
     assert runs(probe_dir) == sent, "each message run once and acknowledged"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_an_async_celery_task_knows_its_request_and_logs_under_its_name(redis_broker, tmp_path):
+    """Its coroutine runs in the loop's own greenlet: Celery's request, current task and
+    the log line's task name and id are still the task's own there."""
+    with broker_connection(redis_broker, tmp_path) as connection:
+        for n in range(3):
+            await_whoami.apply_async((0.2,), task_id=f"who-{n}", connection=connection)
+    with running_worker("normal", redis_broker, tmp_path, concurrency=10, **ASYNC_POOL) as w:
+        done = TaskResult.objects.filter(status="SUCCESS")
+        wait_for(lambda: done.count() == 3, 30, "three results", lambda: w.log()[-3000:])
+        log = w.log()
+    assert sorted(r.result for r in done) == ['"who-0"', '"who-1"', '"who-2"']
+    for n in range(3):
+        assert f"probe.await_whoami[who-{n}] tests.probe: awaited as who-{n}" in log, log[-3000:]
 
 
 @pytest.mark.integration
