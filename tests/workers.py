@@ -228,10 +228,11 @@ def poisoned_until_dead_lettered(
 ) -> None:  # fmt: skip
     """A poison message (``probe.crash``, which kills its process) and a task behind it,
     on a ``normal`` worker that the supervisor (here, this loop) starts again each time
-    it dies, until the poison is dead-lettered and the task behind it has run. (The two
-    can come back in either order after a death, so the task behind may run first.)"""
+    it dies, until the poison is dead-lettered after ``MAX_DELIVERIES`` runs and the task
+    behind it has run. (The two can come back in either order after a death, so the task
+    behind may run first.)"""
     from taskhub.models import DeliveryCount
-    from tests.probe_tasks import crash, effects, record
+    from tests.probe_tasks import crash, effects, record, runs
 
     with broker_connection(url, var_dir) as connection:
         crash.apply_async((str(folder), "poison"), task_id="poison", connection=connection)
@@ -243,7 +244,7 @@ def poisoned_until_dead_lettered(
 
     for _ in range(6):
         if moved_on():
-            return
+            break
         with (
             contextlib.suppress(WorkerDiedStarting),
             running_worker("normal", url, var_dir, concurrency=10,
@@ -252,3 +253,6 @@ def poisoned_until_dead_lettered(
         ):  # fmt: skip
             wait_for(lambda: worker.process.poll() is not None or moved_on(), 60,
                      "the worker to die of the poison, or the queue to move on")  # fmt: skip
+    assert effects(folder) == ["after"], "the task queued after the poison ran"
+    assert dead.exists(), "the poison was dead-lettered"
+    assert runs(folder, "poison") == 3, "it ran MAX_DELIVERIES times, then never again"
