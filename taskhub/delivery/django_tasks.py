@@ -57,6 +57,12 @@ def worker_options(task: object) -> dict[str, Any]:
     }
 
 
+def resend_options(queue_name: str, priority: int, task_path: str) -> dict[str, Any]:
+    """The message options of a stored result sent again (the relay, a staff requeue):
+    its queue and priority, no ETA, and what its task's code asks of the worker now."""
+    return message_options(queue_name, priority, None, worker_options_of(task_path))
+
+
 def worker_options_of(task_path: str) -> dict[str, Any]:
     """The options of the task at ``task_path`` as its code defines them now; none if it
     cannot be imported (the worker then records that error as the task's)."""

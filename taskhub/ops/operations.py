@@ -20,7 +20,7 @@ from django.utils import timezone
 from taskhub import task_names
 from taskhub.actions import ActionRefused, record
 from taskhub.delivery import outbox
-from taskhub.delivery.django_tasks import message_options, worker_options_of
+from taskhub.delivery.django_tasks import resend_options
 from taskhub.models import (
     DeliveryCount,
     DjangoTaskResult,
@@ -103,8 +103,7 @@ def _options_of(row: DeliveryCount | TaskFailure) -> dict[str, Any]:
     result = DjangoTaskResult.objects.filter(pk=row.args[0]).first()
     if result is None:
         return {}
-    limits = worker_options_of(result.task_path)
-    return message_options(result.queue_name, result.priority, None, limits)
+    return resend_options(result.queue_name, result.priority, result.task_path)
 
 
 def republish(message: OutboxMessage, actor: Any) -> bool:
@@ -150,9 +149,7 @@ def requeue_django_task(result: DjangoTaskResult, actor: Any) -> DjangoTaskResul
             status=READY,
             enqueued_at=timezone.now(),
         )
-        options = message_options(
-            again.queue_name, again.priority, None, worker_options_of(again.task_path)
-        )
+        options = resend_options(again.queue_name, again.priority, again.task_path)
         outbox.enqueue_with_options(
             task_names.RUN_DJANGO_TASK, [again.id], {}, task_id=again.id, **options
         )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from taskhub import conf, task_names
 from taskhub.delivery import outbox
-from taskhub.delivery.django_tasks import message_options, worker_options_of
+from taskhub.delivery.django_tasks import resend_options
 from taskhub.models import DjangoTaskResult, OutboxMessage
 
 BACKEND = "taskhub.backends.CeleryBackend"
@@ -46,8 +46,7 @@ def send_unstarted(older_than: timedelta, limit: int = 1000) -> int:
     }
     resent = [record for record in stale if record.id not in covered]
     for record in resent:
-        for_worker = worker_options_of(record.task_path)
-        options = message_options(record.queue_name, record.priority, None, for_worker)
+        options = resend_options(record.queue_name, record.priority, record.task_path)
         outbox.enqueue_with_options(
             task_names.RUN_DJANGO_TASK, [record.id], {}, task_id=record.id, **options
         )

@@ -29,7 +29,7 @@ run) and the task fails with ``SoftTimeLimitExceeded``; at the hard limit, with
 
 **Why our own.** celery-aio-pool (AGPL-3.0, a release candidate) runs one task at a
 time per worker and has no time limits; the asyncio pool proposed upstream (celery
-#10634) is not merged. This is Celery's pool interface (``BasePool``) and 150 lines.
+#10634) is not merged. This is Celery's own pool interface (``BasePool``).
 """
 
 import asyncio

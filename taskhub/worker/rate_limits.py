@@ -62,17 +62,24 @@ def strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Callable[...
     ) -> Any:
         headers = message.headers or {}
         limit = headers.get(RATE_HEADER)
-        rate_per_second = per_second(limit)
-        if not rate_per_second:
+        if not limit:
             return unlimited(message, body, ack, reject, callbacks, **kw)
         key = (str(headers.get(TASK_HEADER, "")), str(limit))
         handle = limited.get(key)
         if handle is None:
-            bucket = TokenBucket(rate_per_second, capacity=1)
-            # Among the worker's own buckets, so that a lost connection drops the messages
-            # it holds (Consumer.on_close), as for Celery's: the broker delivers them again.
-            consumer.task_buckets[f"{task.name}[{key[0]} {key[1]}]"] = bucket
-            handle = limited[key] = default(task, app, WithBucket(consumer, bucket), **options)
+            handle = limited[key] = limited_handler(key) or unlimited
         return handle(message, body, ack, reject, callbacks, **kw)
+
+    def limited_handler(key: tuple[str, str]) -> Callable[..., Any] | None:
+        """Celery's strategy with the bucket of ``key``'s limit; None for a limit that
+        is not one (a message from elsewhere): such a message runs unlimited."""
+        rate_per_second = per_second(key[1])
+        if not rate_per_second:
+            return None
+        bucket = TokenBucket(rate_per_second, capacity=1)
+        # Among the worker's own buckets, so that a lost connection drops the messages it
+        # holds (Consumer.on_close), as for Celery's: the broker delivers them again.
+        consumer.task_buckets[f"{task.name}[{key[0]} {key[1]}]"] = bucket
+        return default(task, app, WithBucket(consumer, bucket), **options)
 
     return on_message
