@@ -73,6 +73,9 @@ STATIC_DEFAULTS: dict[str, Any] = {
     # Celery's prefork pool, which also stops when its whole process group gets SIGTERM
     # (taskhub.worker.pool); -P threads and the others are unchanged.
     "worker_pool": "taskhub.worker.pool:TaskPool",
+    # Celery's consumer, whose rate limits keep their rate with many messages held
+    # (taskhub.worker.consumer).
+    "worker_consumer": "taskhub.worker.consumer:Consumer",
     # What a task prints (the console email backend, say) is logged at INFO, not WARNING.
     "worker_redirect_stdouts_level": "INFO",
     # When Celery sets up the worker's logging itself: every line names its task.
