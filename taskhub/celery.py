@@ -25,7 +25,7 @@ from django.conf import settings
 from taskhub import conf
 from taskhub.tasks_api import periodic
 from taskhub.worker import configured, flower, green, queues, redis_broker, schedule
-from taskhub.worker.cached_settings import cache_django_settings
+from taskhub.worker.cached_settings import cache_configuration
 from taskhub.worker.liveness import RedisLiveness
 from taskhub.worker.log import LOG_FORMAT
 
@@ -203,12 +203,11 @@ def with_taskhub_router(routes: Any) -> tuple[Any, ...]:
 
 
 def _install(app: Celery) -> None:
-    """Keep Celery's reads of Django's settings (``taskhub.worker.cached_settings``); put
-    taskhub's defaults just above Celery's own, below everything the host set;
+    """Put taskhub's defaults just above Celery's own, below everything the host set;
     add taskhub's router after the host's routes, and the periodic jobs the host's
-    schedule does not already name."""
+    schedule does not already name; keep Celery's reads of its configuration
+    (``taskhub.worker.cached_settings``)."""
     view = app.conf
-    cache_django_settings(view)
     assert view.maps is not None and view.defaults is not None  # ChainMap.__init__ sets both
     if not any(isinstance(m, TaskhubDefaults) for m in view.maps):
         defaults = TaskhubDefaults(app)
@@ -219,3 +218,4 @@ def _install(app: Celery) -> None:
     beat_schedule = view.beat_schedule
     for name, entry in schedule.BEAT_SCHEDULE.items():
         beat_schedule.setdefault(name, entry)
+    cache_configuration(view)
