@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 
 from taskhub import conf
-from taskhub.delivery import dead_letters, outbox
+from taskhub.delivery import confirms, dead_letters, outbox
 from taskhub.worker.configured import is_configured
 
 
@@ -64,7 +64,9 @@ class TaskhubTask(DjangoTask[Any, Any]):
         """Send the task; when the broker cannot be reached, keep it in the outbox for the
         relay and return its result all the same: ``.delay()`` from a view never fails
         the request, nor loses the task, because the broker is down. (The outbox's own
-        publishes, marked by its header, get the error: they keep their row anyway.)"""
+        publishes, marked by its header, get the error: they keep their row anyway.)
+        In a ``confirms.collected()`` block (a request) on RabbitMQ, the broker's confirm
+        is awaited at the block's end, with the others'."""
         # What Celery's own apply_async calls (it binds the task); not in celery-types.
         app = self._get_app()  # type: ignore[attr-defined]
         if not is_configured(app):
@@ -75,8 +77,17 @@ class TaskhubTask(DjangoTask[Any, Any]):
         if app.conf.task_always_eager or outbox.HEADER in (options.get("headers") or {}):
             return super().apply_async(args, kwargs, task_id=task_id, **options)
         task_id = task_id or uuid()
+        collector = confirms.collecting()
         try:
-            return super().apply_async(args, kwargs, task_id=task_id, **options)
+            producer = None
+            if collector is not None and "producer" not in options:
+                producer = collector.producer_for(app)
+            if producer is None:
+                return super().apply_async(args, kwargs, task_id=task_id, **options)
+            with collector.sending(confirms.Sent(self, args, kwargs, task_id, options)):  # type: ignore[union-attr]
+                return super().apply_async(
+                    args, kwargs, task_id=task_id, producer=producer, **options
+                )
         except outbox.BROKER_ERRORS as exc:
             outbox.keep(self, args, kwargs, task_id, options, exc)
             return self.AsyncResult(task_id)

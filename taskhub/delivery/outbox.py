@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
+from kombu import Queue
 from kombu.exceptions import OperationalError as BrokerError
 
 from taskhub import conf
@@ -120,7 +121,9 @@ def keep(
         attempts=1,
         last_error=f"{type(error).__name__}: {error}"[:1000],
     )
-    logger.warning("broker unreachable, %s[%s] kept in the outbox: %s", task.name, task_id, error)
+    logger.warning(
+        "the broker did not take %s[%s], kept in the outbox: %s", task.name, task_id, error
+    )
     return message
 
 
@@ -129,7 +132,10 @@ KEPT_OPTIONS = ("queue", "priority", "eta", "soft_time_limit", "time_limit", "he
 
 
 def stored_options(**options: Any) -> dict[str, Any]:
-    """``apply_async`` options as a message row keeps them: the ETA as text, no Nones."""
+    """``apply_async`` options as a message row keeps them: the ETA as text, a kombu
+    ``Queue`` by its name, no Nones."""
+    if isinstance(options.get("queue"), Queue):
+        options["queue"] = options["queue"].name
     if options.get("eta") is not None:
         options["eta"] = options["eta"].isoformat()
     return {name: value for name, value in options.items() if value is not None}
