@@ -23,8 +23,9 @@ import json
 from base64 import b64encode
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
+import amqp
 from celery import Task
 from celery.utils.nodenames import anon_nodename
 from kombu import Queue
@@ -220,26 +221,74 @@ def publish_confirmed(
     """RabbitMQ with publisher confirms: ``batch_size`` messages, then one wait for all
     their confirms (``taskhub.delivery.confirms``), where kombu waits for each."""
     exchange, routing_key, delivery_mode = destination(queue)
-    channel = producer.channel
+    properties_for = PropertiesTemplate(producer.channel, route, message, delivery_mode)
     sent = 0
     calls = iter(calls)
     with confirms.ConfirmedChannel(producer.connection) as confirmed:
         while batch := list(islice(calls, batch_size)):
             outgoing = []
             for task_id, args, kwargs in batch:
-                headers, properties = message.filled(task_id)
                 content_type, encoding, body = serialize(
                     message.body(args, kwargs), serializer=message.serializer
                 )
                 data = body.encode(encoding) if isinstance(body, str) else body
-                properties = {**properties, "delivery_mode": delivery_mode}
-                prepared = channel.prepare_message(
-                    data, route.get("priority"), content_type, encoding, headers, properties
-                )
+                prepared = Preserialized(data, properties_for(task_id, content_type, encoding))
                 outgoing.append((task_id, prepared, exchange, routing_key))
             confirmed.publish(outgoing)
             sent += len(batch)
     return sent
+
+
+class Preserialized(amqp.Message):
+    """An AMQP message whose properties (Celery's headers among them) are already
+    serialized: py-amqp's frame writer asks the message for them."""
+
+    def __init__(self, body: bytes, serialized_properties: bytes) -> None:
+        super().__init__(body)
+        self.serialized_properties = serialized_properties
+
+    def _serialize_properties(self) -> bytes:
+        return self.serialized_properties
+
+
+#: A shorter task id is put in by serializing its message's properties: a short random
+#: stand-in could also match other bytes of them.
+MIN_STAND_IN = 16
+
+
+class PropertiesTemplate:
+    """The serialized AMQP properties of a batch's messages, which differ only in their
+    task id. py-amqp's pure-Python encoding of Celery's header table was half the cost
+    of a message (B2); here it is done once per id length, with a random stand-in id of
+    that length, and each message gets a copy with its own id in the stand-in's place
+    (same length, so every length prefix stays right)."""
+
+    def __init__(self, channel: Any, route: dict[str, Any], message: Message, mode: int) -> None:
+        self.channel = channel
+        self.priority = route.get("priority")
+        self.message = message
+        self.delivery_mode = mode
+        self.serialized: dict[tuple[int, str, str], tuple[bytes, bytes]] = {}
+
+    def __call__(self, task_id: str, content_type: str, encoding: str) -> bytes:
+        raw_id = task_id.encode()
+        if len(raw_id) < MIN_STAND_IN:
+            return self.serialize(task_id, content_type, encoding)
+        key = (len(raw_id), content_type, encoding)
+        if key not in self.serialized:
+            stand_in = (uuid().replace("-", "") * (len(raw_id) // 32 + 1))[: len(raw_id)]
+            template = self.serialize(stand_in, content_type, encoding)
+            self.serialized[key] = (stand_in.encode(), template)
+        stand_in_bytes, template = self.serialized[key]
+        return template.replace(stand_in_bytes, raw_id)
+
+    def serialize(self, task_id: str, content_type: str, encoding: str) -> bytes:
+        headers, properties = self.message.filled(task_id)
+        properties = {**properties, "delivery_mode": self.delivery_mode}
+        prepared = self.channel.prepare_message(
+            b"", self.priority, content_type, encoding, headers, properties
+        )
+        return cast(bytes, prepared._serialize_properties())
 
 
 def publish_in_batches(

@@ -4,7 +4,7 @@ each is with the broker, or in the outbox, when the block ends."""
 import socket
 
 import pytest
-from amqp import Channel
+from amqp import Channel, spec
 from django.core.signals import request_finished
 from django.http import HttpResponse
 from kombu import Exchange, Queue
@@ -28,15 +28,17 @@ def on_rabbitmq(rabbitmq_url, settings, tmp_path):
 
 @pytest.fixture
 def confirms_awaited_one_by_one(monkeypatch):
-    """Every publish that waits for its own confirm (kombu's ``confirm_publish``)."""
+    """Every wait for one publish's confirm (kombu's ``confirm_publish``: py-amqp's
+    ``basic_publish_confirm`` waits for a ``basic.ack`` after each message)."""
     waited: list[object] = []
-    one_by_one = Channel.basic_publish_confirm
+    wait = Channel.wait
 
-    def counted(channel, *args, **kwargs):
-        waited.append(args)
-        return one_by_one(channel, *args, **kwargs)
+    def counted(channel, method, *args, **kwargs):
+        if spec.Basic.Ack in (method if isinstance(method, list) else [method]):
+            waited.append(method)
+        return wait(channel, method, *args, **kwargs)
 
-    monkeypatch.setattr(Channel, "basic_publish_confirm", counted)
+    monkeypatch.setattr(Channel, "wait", counted)
     return waited
 
 

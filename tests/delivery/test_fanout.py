@@ -3,9 +3,14 @@
 
 import json
 import time
+from types import SimpleNamespace
 
+import amqp
 import pytest
 import redis
+from amqp import spec
+from amqp.method_framing import frame_writer
+from amqp.serialization import dumps
 from kombu import Exchange, Queue
 
 from taskhub.delivery import confirms, fanout, outbox
@@ -104,6 +109,19 @@ def test_on_rabbitmq_each_batch_waits_once_for_its_confirms_and_all_run(
 
 
 @pytest.mark.integration
+def test_on_rabbitmq_a_message_larger_than_a_frame_goes_out_in_its_turn(
+    rabbitmq_url, settings, tmp_path
+):
+    labels = ["small", "x" * 300_000, "last"]
+    with publishing_to(settings, rabbitmq_url, tmp_path):
+        assert fanout.send_many(record, [(("unused", label), {}) for label in labels]) == 3
+    with broker_connection(rabbitmq_url, tmp_path) as connection:
+        channel = connection.default_channel
+        bodies = [json.loads(channel.basic_get("normal", no_ack=True).body) for _ in labels]
+    assert [body[0][1] for body in bodies] == labels
+
+
+@pytest.mark.integration
 def test_on_rabbitmq_messages_the_broker_refuses_are_named(rabbitmq_url, settings, tmp_path):
     """A queue that refuses what exceeds its length (``reject-publish``) nacks the rest
     of a batch: the error names each of those messages, the others are in the queue."""
@@ -123,3 +141,22 @@ def test_on_rabbitmq_messages_the_broker_refuses_are_named(rabbitmq_url, setting
         finally:
             with broker_connection(rabbitmq_url, tmp_path) as connection:
                 full.bind(connection.default_channel).delete()
+
+
+@pytest.mark.parametrize("body", [b"", b"[[1], {}, {}]", b"x" * 5000])
+def test_a_batchs_frames_are_those_py_amqp_writes(body):
+    """``confirms.frames`` packs a publish as py-amqp's own frame writer does."""
+    written: list[bytes] = []
+    connection = SimpleNamespace(frame_max=131072, bytes_sent=0)
+    write_frame = frame_writer(
+        connection, SimpleNamespace(write=lambda b: written.append(bytes(b)))
+    )
+    message = amqp.Message(body, content_type="application/json", application_headers={"id": "a"})
+    arguments = dumps(confirms.PUBLISH_SIGNATURE, (0, "taskhub.topic", "normal", False, False))
+    write_frame(1, 7, spec.Basic.Publish, arguments, message)
+    assert confirms.frames(7, arguments, message, connection.frame_max - 8) == written[0]
+
+
+def test_a_message_larger_than_a_frame_is_left_to_py_amqp():
+    message = amqp.Message(b"x" * 200_000)
+    assert confirms.frames(7, b"", message, 131072 - 8) is None
