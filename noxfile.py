@@ -39,6 +39,7 @@ NOT_DJANGO = (
     "--ignore=tests/test_quickstart.py",
     "--ignore=tests/test_real_host.py",
     "--ignore=tests/delivery/test_fanout.py",
+    "--ignore=tests/delivery/test_confirms.py",
     "--ignore=tests/worker/test_consumer.py",
     "--ignore=tests/worker/test_flower.py",
     "--ignore=tests/worker/test_green.py",
