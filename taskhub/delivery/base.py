@@ -84,6 +84,8 @@ class TaskhubTask(DjangoTask[Any, Any]):
                 producer = collector.producer_for(app)
             if producer is None:
                 return super().apply_async(args, kwargs, task_id=task_id, **options)
+            # Not retried on the block's connection: a failed publish goes to the outbox.
+            options = {**options, "retry": False}
             with collector.sending(confirms.Sent(self, args, kwargs, task_id, options)):  # type: ignore[union-attr]
                 return super().apply_async(
                     args, kwargs, task_id=task_id, producer=producer, **options

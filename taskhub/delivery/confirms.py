@@ -21,16 +21,17 @@ Two users:
 
 import contextlib
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from struct import pack
 from time import monotonic
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, cast
 
 from amqp import spec
 from amqp.exceptions import RecoverableConnectionError
+from amqp.method_framing import FRAME_OVERHEAD
 from amqp.serialization import dumps
 from kombu import Producer
 
@@ -46,8 +47,6 @@ REFUSED = "refused"
 PUBLISH_SIGNATURE = "Bssbb"
 PUBLISH_METHOD = pack(">HH", *spec.Basic.Publish)
 FRAME_END = b"\xce"
-#: What py-amqp's frame writer counts beside a message's arguments, properties and body.
-FRAME_OVERHEAD = 40
 
 #: A message to publish: its id (for errors), the AMQP message, exchange, routing key.
 Outgoing = tuple[str, Any, str, str]
@@ -92,9 +91,9 @@ def frames(channel_id: int, arguments: bytes, message: Any, largest: int) -> byt
 
 class ConfirmedChannel:
     """A channel of its own in confirm mode. The broker numbers its messages from 1, and
-    confirms them as it takes them, often while a batch is still being written (py-amqp
-    reads the broker's frames as it writes): each message is numbered (``track``) before
-    it is sent."""
+    confirms them as it takes them, often before they are all written (py-amqp's
+    ``basic_publish`` reads the socket before each message): each message is numbered
+    (``track``) before it is sent."""
 
     def __init__(self, connection: Any, timeout: float = CONFIRM_TIMEOUT) -> None:
         self.channel = connection.channel()
@@ -168,8 +167,13 @@ class ConfirmedChannel:
 
     @staticmethod
     def write(connection: Any, pending: list[bytes]) -> None:
+        """Write the frames of ``pending``; a write that times out leaves part of a
+        frame on the socket, so the connection is lost, as py-amqp says of its own."""
         if pending:
-            connection.transport.write(b"".join(pending))
+            try:
+                connection.transport.write(b"".join(pending))
+            except TimeoutError:
+                raise RecoverableConnectionError("publish: write timed out") from None
             connection.bytes_sent += len(pending)
             pending.clear()
 
@@ -203,9 +207,55 @@ class LaterConfirmedChannel(ConfirmedChannel):
         return self.channel._basic_publish(*args, **kwargs)
 
 
-#: A block's channel per broker connection (py-amqp's), kept for the next block on that
-#: connection: opening a channel and selecting confirm mode cost two round trips.
-_channels: "WeakKeyDictionary[Any, LaterConfirmedChannel]" = WeakKeyDictionary()
+class BlockConnection:
+    """A thread's own broker connection for its blocks, with its channel in confirm mode
+    and a producer on it, kept for the thread's next block: opening them costs three
+    round trips. It is not the app's pool's: a block holds its connection until its end,
+    and blocks holding every pooled connection could wait for one more."""
+
+    def __init__(self, app: Any, timeout: float) -> None:
+        self.connection = app.connection_for_write()
+        try:
+            self.confirmed = LaterConfirmedChannel(self.connection, timeout)
+        except BaseException:
+            self.discard()
+            raise
+        self.producer = Producer(self.confirmed.channel)
+
+    def usable(self) -> bool:
+        """Open, in step with the broker's numbering, and nothing left unconfirmed."""
+        channel = self.confirmed.channel
+        return bool(channel.is_open and channel.connection) and not self.confirmed.pending
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.collect()
+
+
+#: A thread's ``BlockConnection`` per app and broker URL; None for a broker that confirms
+#: nothing (Redis).
+_threads = threading.local()
+_UNCONFIRMED = object()
+
+
+def block_connection(app: Any, timeout: float) -> BlockConnection | None:
+    """This thread's connection for a block of ``app``'s, opened when needed; None when
+    its broker confirms nothing."""
+    kept: dict[tuple[int, str], Any] = _threads.__dict__.setdefault("connections", {})
+    key = (id(app), str(app.conf.broker_url))
+    block = kept.get(key)
+    if block is _UNCONFIRMED:
+        return None
+    if block is None or not block.usable():
+        if block is not None:
+            block.discard()
+        kept.pop(key, None)
+        if not awaited(app.connection_for_write()):
+            kept[key] = _UNCONFIRMED
+            return None
+        block = kept[key] = BlockConnection(app, timeout)
+    block.confirmed.timeout = timeout
+    return cast(BlockConnection, block)
 
 
 @dataclass
@@ -220,65 +270,87 @@ class Sent:
 
 
 class Collector:
-    """The confirms a block has to wait for, on a broker connection it holds until its
-    end (no other publish may take the confirms of its messages)."""
+    """The confirms a block has to wait for, on its thread's connection, which it holds
+    until its end (no other publish may take the confirms of its messages). Once a
+    publish in the block has failed, the block's later tasks are published as usual."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.sent: dict[str, Sent] = {}
+        self.block: BlockConnection | None = None
         self.unconfirmed_broker = False
-        self.pooled: Any = None
-        self.confirmed: LaterConfirmedChannel | None = None
-        self.producer: Producer | None = None
+        self.failed: BaseException | None = None
+
+    @property
+    def confirmed(self) -> LaterConfirmedChannel | None:
+        return self.block.confirmed if self.block is not None else None
 
     def producer_for(self, app: Any) -> Producer | None:
         """The producer this block publishes with; None when the broker confirms nothing
-        (Redis), and publishes go as usual."""
-        if self.producer is None and not self.unconfirmed_broker:
-            pooled = app.producer_pool.acquire(
-                block=True, timeout=app.conf.broker_pool_acquire_timeout
-            )
-            if not awaited(pooled.connection):
-                pooled.release()
+        (Redis), or a publish in the block has failed: then publishes go as usual."""
+        if self.failed is not None or self.unconfirmed_broker:
+            return None
+        if self.block is None:
+            try:
+                self.block = block_connection(app, self.timeout)
+            except Exception as error:
+                self.failed = error
+                return None
+            if self.block is None:
                 self.unconfirmed_broker = True
                 return None
-            self.pooled = pooled
-            try:
-                self.confirmed = channel_on(pooled.connection, self.timeout)
-            except BaseException:
-                self.release(broken=True)
-                raise
-            self.producer = Producer(self.confirmed.channel)
-        return self.producer
+        return self.block.producer
 
     @contextlib.contextmanager
     def sending(self, sent: Sent) -> Iterator[None]:
         """Publish ``sent``'s task, and wait for its confirm at the end of the block;
-        if the publish fails, the task is not the block's."""
-        assert self.confirmed is not None
-        self.confirmed.sending = sent.task_id
-        self.sent[sent.task_id] = sent
+        if the publish fails, the task is not the block's (the caller keeps it in the
+        outbox), and the connection is not trusted again."""
+        confirmed = self.confirmed
+        assert confirmed is not None
+        previous, confirmed.sending = confirmed.sending, sent.task_id
+        self.sent.setdefault(sent.task_id, sent)
+        if len(self.sent) % PRUNE_EVERY == 0:
+            self.forget_confirmed()
         try:
             yield
-        except BaseException:
-            del self.sent[sent.task_id]
+        except BaseException as error:
+            if self.sent.get(sent.task_id) is sent:
+                del self.sent[sent.task_id]
+            self.failed = error
             raise
+        finally:
+            confirmed.sending = previous
+
+    def forget_confirmed(self) -> None:
+        """Drop what ``outbox.keep`` would need of the tasks already confirmed: a block
+        around a script's million tasks holds only those still unconfirmed."""
+        confirmed = self.confirmed
+        assert confirmed is not None
+        unsettled = {*confirmed.pending.values(), *confirmed.refused}
+        self.sent = {task_id: s for task_id, s in self.sent.items() if task_id in unsettled}
 
     def wait(self) -> None:
-        """Wait for every confirm; keep in the outbox what the broker refused or did not
-        confirm, then give the connection back."""
-        if self.confirmed is None:
+        """Wait for every confirm; keep in the outbox what the broker refused, did not
+        confirm, or may have lost (a publish or the wait failed). Whatever happens, the
+        connection is let go: kept for the next block only when in step."""
+        confirmed = self.confirmed
+        if confirmed is None:
             return
         try:
-            self.confirmed.wait()
-        except NotConfirmed as error:
-            self.keep(error.ids, error)
-            self.release(broken=error.reason != REFUSED)
-        except outbox.BROKER_ERRORS as error:
-            self.keep(list(self.confirmed.pending.values()), error)
-            self.release(broken=True)
-        else:
-            self.release(broken=False)
+            if self.failed is not None:
+                self.keep([*confirmed.refused, *confirmed.pending.values()], self.failed)
+                return
+            try:
+                confirmed.wait()
+            except NotConfirmed as error:
+                if error.reason != REFUSED:
+                    self.failed = error  # late confirms may still come on this channel
+                self.keep(error.ids, error)
+            except Exception as error:
+                self.keep([*confirmed.refused, *confirmed.pending.values()], error)
+        finally:
+            self.release()
 
     def keep(self, task_ids: Sequence[str], error: BaseException) -> None:
         """Keep each task in the outbox, with its own error."""
@@ -290,29 +362,19 @@ class Collector:
                     if isinstance(error, NotConfirmed)
                     else error
                 )
-                outbox.keep(sent.task, sent.args, sent.kwargs, task_id, sent.options, own)
+                outbox.keep(sent.task, sent.args, sent.kwargs, task_id, sent.options, error=own)
 
-    def release(self, broken: bool) -> None:
-        """Give the connection back to the pool; a broken one closed first, with its
-        channel forgotten (its numbering no longer matches the broker's)."""
-        if broken:
-            with contextlib.suppress(Exception):
-                _channels.pop(self.pooled.connection.connection, None)
-                self.pooled.connection.close()
-        self.pooled.release()
-        self.confirmed = self.producer = None
+    def release(self) -> None:
+        """A connection out of step with the broker (anything left pending, a publish
+        that failed) is dropped; the next block opens a new one."""
+        block, self.block = self.block, None
+        if block is not None and (self.failed is not None or not block.usable()):
+            block.confirmed.pending.clear()
+            block.discard()
 
 
-def channel_on(connection: Any, timeout: float) -> LaterConfirmedChannel:
-    """The block channel of this kombu ``connection``: the one kept, or a new one."""
-    connection.default_channel  # noqa: B018 - (re)connects, as a publish would
-    transport_connection = connection.connection
-    confirmed = _channels.get(transport_connection)
-    if confirmed is None or not confirmed.channel.is_open:
-        confirmed = _channels[transport_connection] = LaterConfirmedChannel(connection, timeout)
-    confirmed.timeout = timeout
-    return confirmed
-
+#: How many tasks a block sends between two ``forget_confirmed``.
+PRUNE_EVERY = 1000
 
 _collecting: ContextVar[Collector | None] = ContextVar("taskhub_confirms", default=None)
 

@@ -19,6 +19,8 @@ other settings or the process, a map's ``computed``) is never kept. Django's set
 changed by assigning to them at run time, which Django does not support, are not seen.
 """
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from celery.app.utils import Settings
@@ -33,14 +35,34 @@ def _settings_holder() -> object:
 
 
 class Answers(dict[str, Any]):
-    """A view's answers, and the holder of Django's settings they were read from."""
+    """A view's answers; the holder of Django's settings they were read from; and the
+    view's version, bumped by every change, so that an answer read while the view
+    changed is not kept."""
 
     holder: object = None
+    version = 0
+
+
+def _changes(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A method of the view that changes it: its answers are forgotten once it has."""
+
+    @functools.wraps(method)
+    def changing(self: "CachedConfiguration", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            answers = self.__dict__["answers"]
+            answers.version += 1
+            answers.clear()
+
+    return changing
 
 
 class CachedConfiguration(Settings):
     """Celery's ``Settings`` view, with every answer kept. Its state lives in
-    ``__dict__`` itself: the view's attributes are settings (``conf.x = 1`` sets one)."""
+    ``__dict__`` itself: the view's attributes are settings (``conf.x = 1`` sets one).
+    Writes straight into its maps (``conf.changes[...]``), which Celery itself does
+    only on a fresh copy, are not seen."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__["answers"] = Answers()  # Celery's __init__ sets a setting
@@ -55,8 +77,9 @@ class CachedConfiguration(Settings):
         try:
             return answers[key]
         except KeyError:
+            version = answers.version
             value = super().__getitem__(key)
-            if not self._computed(key):
+            if answers.version == version and not self._computed(key):
                 answers[key] = value
             return value
 
@@ -65,36 +88,14 @@ class CachedConfiguration(Settings):
         maps = self.maps or ()
         return any(name in getattr(m, "computed", ()) for m in maps for name in names)
 
-    def _changed(self) -> None:
-        self.__dict__["answers"].clear()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._changed()
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        self._changed()
-        super().__delitem__(key)
-
-    def update(self, *args: Any, **kwargs: Any) -> Any:
-        self._changed()
-        return super().update(*args, **kwargs)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._changed()
-        return super().setdefault(key, default)
-
-    def add_defaults(self, d: Any) -> None:
-        self._changed()
-        super().add_defaults(d)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        self._changed()
-        return super().pop(key, *default)
-
-    def clear(self) -> None:
-        self._changed()
-        super().clear()
+    __setitem__ = _changes(Settings.__setitem__)
+    __delitem__ = _changes(Settings.__delitem__)
+    update = _changes(Settings.update)
+    setdefault = _changes(Settings.setdefault)
+    add_defaults = _changes(Settings.add_defaults)
+    pop = _changes(Settings.pop)
+    clear = _changes(Settings.clear)
+    swap_with = _changes(Settings.swap_with)
 
 
 def cache_configuration(view: Any) -> None:

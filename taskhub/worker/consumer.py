@@ -24,33 +24,44 @@ class Consumer(CeleryConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: Buckets with a timer entry pending, which will move what they hold.
-        self.buckets_on_timer: set[TokenBucket] = set()
+        #: Each waiting bucket's timer entry, which will move what the bucket holds.
+        self.bucket_entries: dict[TokenBucket, Any] = {}
         # Without an event loop (the filesystem broker) the timer runs on its own
         # thread, beside the consumer's.
         self.buckets_lock = threading.RLock()
 
     def _schedule_bucket_request(self, bucket: TokenBucket) -> None:
+        """Celery's: move what ``bucket`` holds to the pool while it has tokens, then
+        wait for the next token on one timer entry, kept as the bucket's."""
         with self.buckets_lock:
-            self.buckets_on_timer.discard(bucket)
-            super()._schedule_bucket_request(bucket)  # type: ignore[misc]
-            # Celery's loop ends with its bucket empty, or with a timer entry scheduled.
-            if bucket.contents:  # type: ignore[attr-defined]
-                self.buckets_on_timer.add(bucket)
+            self.bucket_entries.pop(bucket, None)
+            while True:
+                try:
+                    request, tokens = bucket.pop()
+                except IndexError:
+                    return
+                if bucket.can_consume(tokens):
+                    self._limit_move_to_pool(request)  # type: ignore[attr-defined]
+                    continue
+                bucket.contents.appendleft((request, tokens))  # type: ignore[attr-defined]
+                order = self._limit_order = (self._limit_order + 1) % 10  # type: ignore[has-type]
+                self.bucket_entries[bucket] = self.timer.call_after(
+                    bucket.expected_time(tokens),
+                    self._schedule_bucket_request,
+                    (bucket,),
+                    priority=order,
+                )
+                return
 
     def _limit_task(self, request: Any, bucket: TokenBucket, tokens: int) -> None:
         with self.buckets_lock:
             bucket.add((request, tokens))
-            if bucket not in self.buckets_on_timer:
+            entry = self.bucket_entries.get(bucket)
+            # Celery cancels a lost connection's timer entries: a bucket whose entry
+            # was cancelled waits on a new one.
+            if entry is None or getattr(entry, "canceled", False):
                 self._schedule_bucket_request(bucket)
 
     def _limit_post_eta(self, request: Any, bucket: TokenBucket, tokens: int) -> None:
         self.qos.decrement_eventually()  # type: ignore[attr-defined]
         self._limit_task(request, bucket, tokens)
-
-    def on_close(self) -> None:
-        """A lost connection empties every bucket (Celery's ``on_close``): nothing is
-        left for a pending entry to move."""
-        with self.buckets_lock:
-            super().on_close()
-            self.buckets_on_timer.clear()

@@ -47,6 +47,10 @@ def test_every_change_to_the_view_is_read_anew():
     assert conf.host_setting == 1
     conf.pop("host_setting")
     assert conf.get("host_setting") is None
+    other = new_app().conf
+    other.task_default_priority = 8
+    conf.swap_with(other)
+    assert conf.task_default_priority == 8
 
 
 def test_a_copy_caches_apart_from_its_original():

@@ -67,23 +67,26 @@ def test_a_bucket_holding_many_messages_has_one_timer_entry_and_keeps_their_orde
             entry()
             assert len(consumer.timer.queue) <= 1
     assert [r.id for r in moved] == [str(n) for n in range(30)]
-    assert not bucket.contents and not consumer.buckets_on_timer
+    assert not bucket.contents and not consumer.bucket_entries
 
 
-def test_a_lost_connection_leaves_no_bucket_waiting_on_a_timer(moved):
-    """Celery's ``on_close`` empties the buckets (the broker delivers their messages
-    again) and cancels the connection's timer entries: a bucket still marked as waiting
-    would hold every later message for good."""
+def test_a_bucket_whose_entry_was_cancelled_waits_on_a_new_one(moved):
+    """A lost connection: Celery's ``on_close`` empties the buckets (the broker delivers
+    their messages again) and cancels the connection's timer entries. A bucket left
+    waiting on a cancelled entry would hold every later message for good."""
     consumer = consumer_of(Consumer, moved)
     bucket = TokenBucket(0.001, capacity=1)
     consumer.task_buckets["limited"] = bucket
     hold(consumer, bucket, 3)
     consumer.on_close()
-    consumer.timer.clear()
-    assert not bucket.contents and not consumer.buckets_on_timer
+    for entry in list(consumer.bucket_entries.values()):
+        consumer.timer.cancel(entry)
+    assert not bucket.contents
     bucket._tokens = 1.0
     consumer._limit_task(Request(99), bucket, 1)
     assert moved[-1].id == "99"
+    consumer._limit_task(Request(100), bucket, 1)
+    assert [entry.canceled for entry in consumer.bucket_entries.values()] == [False]
 
 
 @pytest.mark.integration
